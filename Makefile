@@ -1,0 +1,53 @@
+# reviewcause — 差评归因. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MODEL  := models/reviewcause.joblib
+IN     ?= data/sample_reviews.csv
+OUT    ?= predictions.csv
+JOBS   ?= 2
+PORT   ?= 5000
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+
+TRAIN_INPUTS := data/raw/labels_dev.csv data/raw/constructed_dev.jsonl data/raw/online_shopping_neg.csv \
+                $(wildcard data/authored.jsonl) data/userdict.txt \
+                pipeline/model.py pipeline/cues.py pipeline/normalize.py pipeline/segment.py \
+                pipeline/train.py pipeline/data.py pipeline/taxonomy.py
+
+.PHONY: help install train score eval test ui bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
+	@echo "  variables: IN=$(IN) OUT=$(OUT) JOBS=$(JOBS) PYTHON=$(PYTHON) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the project with its test tools
+
+$(MODEL): $(STAMP) $(TRAIN_INPUTS)
+	$(PY) -m pipeline train
+
+train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow)
+	$(PY) -m pipeline train
+
+score: $(MODEL) ## score IN (default: the shipped sample) into OUT=predictions.csv
+	$(PY) -m pipeline score $(IN) -o $(OUT) --jobs $(JOBS)
+
+eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
+	$(PY) -m pipeline evaluate
+
+test: $(STAMP) ## run the test suite
+	$(PY) -m pytest -q
+
+ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=… to change)
+	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(PORT)
+
+clean: ## remove the virtualenv, caches and trained model (keeps mlflow.db)
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis $(MODEL) models/reviewcause.json

@@ -1,0 +1,200 @@
+"""``reviewcause`` — a thin command line over the library.
+
+Errors a user can cause (missing file, wrong column, bad model path, undecodable text …) print one
+line ``reviewcause: error: …`` to stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.paths import DEFAULT_MODEL, SAMPLE
+from pipeline.tables import ROLES, InputError
+
+EXIT_USER_ERROR = 2
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _say(args, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(msg, file=sys.stderr)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"--param {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        from pipeline.model import DEFAULT_PARAMS
+
+        if key not in DEFAULT_PARAMS:
+            raise InputError(f"--param {key}: unknown parameter; known: {', '.join(DEFAULT_PARAMS)}")
+        default = DEFAULT_PARAMS[key]
+        try:
+            params[key] = (value.lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)(value)
+        except ValueError:
+            raise InputError(f"--param {key}={value!r}: expected a {type(default).__name__}") from None
+    return params
+
+
+def cmd_score(args) -> int:
+    from pipeline.score import score_file
+    from pipeline.segment import use_backend
+
+    use_backend(args.segmenter)
+    src = Path(args.input) if args.input else SAMPLE
+    overrides = {role: getattr(args, f"{role}_col") for role in ROLES}
+    summary = score_file(
+        src, args.output, model_path=args.model, encoding=args.encoding, overrides=overrides,
+        bom=not args.no_bom, jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(),
+    )
+    roles = ", ".join(f"{k}={v}" for k, v in summary["roles"].items() if v)
+    top = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items(), key=lambda kv: -kv[1]))
+    _say(args, f"scored {summary['rows']} rows of {src} ({roles}) → {args.output}\n  primary causes: {top}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    import pandas as pd
+
+    from pipeline.data import load_labelled, read_labelled_csv
+    from pipeline.train import run
+
+    frames = [] if args.no_shipped else [load_labelled(authored=not args.no_authored)]
+    frames += [read_labelled_csv(Path(p)) for p in args.labels]
+    if not frames:
+        raise InputError("nothing to train on: --no-shipped needs at least one --labels FILE")
+    frame = pd.concat(frames, ignore_index=True)
+    result = run(_parse_params(args.param), frame=frame, model_path=Path(args.model), folds=args.folds,
+                 run_name=args.run_name, log=lambda m: _say(args, m))
+    m = result["metrics"]
+    _say(args, f"cross-validated macro-F1 {m['macro_f1']:.3f}, primary accuracy {m['primary_accuracy']:.3f}, "
+               f"script invariance {m['script_invariance']:.4f}")
+    _say(args, result["slices"][["n", "macro_f1", "primary_accuracy"]].round(3).to_string())
+    _say(args, f"model → {result['model_path']} (MLflow run {result['run_id']}, registered version {result['registered_version']})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    if args.labelled is None:
+        from pipeline.data import load_labelled
+        from pipeline.train import run
+
+        result = run(_parse_params(args.param), frame=load_labelled(), model_path=None, folds=args.folds,
+                     run_name=args.run_name, log=lambda m: _say(args, m))
+        print(result["slices"].round(4).to_string())
+        print(json.dumps({k: round(v, 4) for k, v in result["metrics"].items()}, indent=1))
+        return 0
+    from pipeline.data import indicator, read_labelled_csv
+    from pipeline.evaluate import metrics, report
+    from pipeline.score import load_model, score_texts
+    from pipeline.train import text_key
+
+    frame = read_labelled_csv(Path(args.labelled))
+    model = load_model(args.model)
+    s = score_texts(model, frame["text"].tolist())
+    Y = indicator(frame["labels"])
+    print(report(Y, s.passed.astype(int), frame["primary"].to_numpy(), s.primary))
+    m = metrics(Y, s.passed.astype(int), frame["primary"].to_numpy(), s.primary)
+    print(json.dumps({k: round(v, 4) for k, v in m.items()}, indent=1))
+    meta_path = Path(args.model).with_suffix(".json")
+    if meta_path.exists():
+        seen = set(json.loads(meta_path.read_text(encoding="utf-8")).get("train_keys", []))
+        overlap = int(frame["text"].map(text_key).isin(seen).sum())
+        if overlap:
+            _say(args, f"note: {overlap} of {len(frame)} reviews were in this model's training data; "
+                       f"these figures are optimistic — use 'make eval' for cross-validated ones")
+    return 0
+
+
+def cmd_causes(args) -> int:
+    from pipeline.taxonomy import CAUSES
+
+    for c in CAUSES:
+        flag = " [suspected malicious]" if c.malicious else ""
+        print(f"{c.number} {c.id:20} {c.zh}  DSR: {c.dsr}  remedy: {c.remedy}{flag}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reviewcause",
+        description="差评归因 — why does a Chinese online shop get its bad reviews?",
+        epilog="example: reviewcause score reviews.csv -o predictions.csv",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"reviewcause {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("score", help="score a CSV/Excel file of reviews", formatter_class=_Formatter,
+                       epilog="example: reviewcause score 评价导出.csv -o predictions.csv --rating-col 评分")
+    p.add_argument("input", nargs="?", help=f"CSV or .xlsx file (default: the shipped sample {SAMPLE.name})")
+    p.add_argument("-o", "--output", default="predictions.csv", help="output CSV")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file")
+    p.add_argument("--encoding", help="input encoding (default: detected: UTF-8, UTF-8 BOM or GB18030/GBK)")
+    for role in ROLES:
+        p.add_argument(f"--{role}-col", help=f"column holding the {role} (default: found by header name)")
+    p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--segmenter", default=None, choices=("rjieba", "jieba"), help="segmentation backend (same tokens)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("train", help="cross-validate, fit and register the model (tracked in MLflow)", formatter_class=_Formatter,
+                       epilog="example: reviewcause train --labels my_labels.csv --param C=2")
+    p.add_argument("--labels", action="append", default=[], help="extra labelled CSV (text,labels[,primary]); repeatable")
+    p.add_argument("--no-shipped", action="store_true", help="train only on --labels files")
+    p.add_argument("--no-authored", action="store_true", help="leave out data/authored.jsonl")
+    p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE; repeatable")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="where to save the model")
+    p.add_argument("--run-name", help="MLflow run name")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics: cross-validated (no file) or of the model on a labelled CSV",
+                       formatter_class=_Formatter, epilog="example: reviewcause evaluate data/raw/labels_dev.csv")
+    p.add_argument("labelled", nargs="?", help="CSV with a labels column (and text, or ids of the shipped corpus)")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file (with a labelled CSV)")
+    p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE (cross-validation)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--run-name", help="MLflow run name")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("causes", help="list the eight causes, DSR dimensions and remedies",
+                       epilog="example: reviewcause causes")
+    p.set_defaults(func=cmd_causes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "segmenter", None) is None and hasattr(args, "segmenter"):
+        from pipeline.segment import current_backend
+
+        args.segmenter = current_backend()
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"reviewcause: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (ValueError, OSError) as exc:
+        print(f"reviewcause: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("reviewcause: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
