@@ -111,5 +111,13 @@ def normalize(text: object) -> str:
 
 
 def normalize_many(texts: Iterable[object]) -> list[str]:
-    """Vectorised entry point used as the first step of the model pipeline."""
+    """Vectorised entry point used as the first step of the model pipeline.
+
+    Accepts any iterable of texts, and also a DataFrame (its ``text`` column, else its first
+    column) or a 2-D array, as MLflow's pyfunc wrapper passes them."""
+    columns = getattr(texts, "columns", None)
+    if columns is not None:
+        texts = texts["text"] if "text" in columns else texts.iloc[:, 0]
+    elif getattr(texts, "ndim", 1) == 2:
+        texts = texts[:, 0]
     return [normalize(t) for t in texts]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -200,6 +201,9 @@ def run(
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
+    # cloudpickle, not skops: the pipeline's analyzer and normaliser are project functions that
+    # skops would have to be told to trust one by one; we log that choice instead of warning.
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
     params = {**DEFAULT_PARAMS, **(params or {})}
     frame = load_labelled() if frame is None else frame
     mlflow.set_tracking_uri(tracking_uri())

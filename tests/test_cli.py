@@ -1,0 +1,63 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.score import PRED_COLUMNS
+from pipeline.taxonomy import CAUSE_IDS
+
+
+def test_score_writes_every_row_with_its_columns(tmp_path, tiny_model_path, capsys):
+    src = tmp_path / "reviews.csv"
+    src.write_text(
+        "评价编号,评分,评价内容\n"
+        "A1,1,快递太慢了，等了一个星期才发\n"
+        "A2,1,\n"
+        "A3,2,返我50块就改好评，不然一直差评\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "pred.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM for Excel
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0] == ["评价编号", "评分", "评价内容"] + PRED_COLUMNS
+    body = [dict(zip(rows[0], r)) for r in rows[1:]]
+    assert [r["review_id"] for r in body] == ["A1", "A2", "A3"]
+    assert [r["cause"] for r in body] == ["stockout_logistics", "empty", "extortion"]
+    assert body[0]["cause_zh"] == "缺货与物流" and body[0]["dsr"] == "发货速度/物流服务"
+    assert body[1]["causes"] == "" and body[1]["confidence"] == "0.0000"
+    assert body[2]["suspected_malicious"] == "true" and "改好评" in body[2]["evidence"]
+    assert "extortion" in body[2]["causes"].split("|")
+    for r in body:
+        assert set(f"p_{c}" for c in CAUSE_IDS) <= r.keys()
+        assert all(0.0 <= float(r[f"p_{c}"]) <= 1.0 for c in CAUSE_IDS)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["score", "missing.csv"], "missing.csv: no such file"),
+        (["score", "{src}", "--model", "nope.joblib"], "nope.joblib: no model file there"),
+        (["score", "{src}", "--text-col", "正文"], "no column named '正文'"),
+        (["train", "--param", "C"], "expected KEY=VALUE"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, tiny_model_path, capsys, argv, message):
+    src = tmp_path / "r.csv"
+    src.write_text("text\n好\n", encoding="utf-8")
+    argv = [a.format(src=src) for a in argv]
+    if "--model" not in argv and argv[0] == "score":
+        argv += ["--model", str(tiny_model_path)]
+    assert main(argv + ["-o", str(tmp_path / "o.csv")] if argv[0] == "score" else argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("reviewcause: error: ") and message in err and "\n" not in err
+
+
+def test_python_dash_m_and_help():
+    out = subprocess.run([sys.executable, "-m", "pipeline", "score", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "example: reviewcause score" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "pipeline", "causes"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.count("\n") == 8 and "职业差评师敲诈" in out.stdout
