@@ -93,3 +93,9 @@ def indicator(labels: pd.Series) -> np.ndarray:
         for c in ls:
             Y[i, index[c]] = 1
     return Y
+
+
+def primary_index(primary: pd.Series) -> np.ndarray:
+    """Primary cause as an index into ``CAUSE_IDS``; ``none`` is ``len(CAUSE_IDS)``."""
+    index = {c: j for j, c in enumerate(CAUSE_IDS)}
+    return np.array([index.get(p, len(CAUSE_IDS)) for p in primary], dtype=int)

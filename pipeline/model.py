@@ -30,16 +30,18 @@ from pipeline.taxonomy import BUYER_SIDE, CAUSE_IDS, UNCERTAIN
 
 #: Default hyper-parameters; train.py logs exactly this dict (merged with overrides) to MLflow.
 DEFAULT_PARAMS: dict[str, object] = {
-    "C": 4.0,
+    "C": 10.0,
     "class_weight": "balanced",
     "min_df": 2,
     "max_features": 200_000,
     "char_ngrams": "2,3",
     "word_bigrams": True,
-    "cue_weight": 1.0,
+    "cue_weight": 0.2,
     "threshold_folds": 5,
     "threshold_floor": 0.15,
     "seed": 13,
+    "primary_C": 10.0,
+    "authored_weight": 0.5,
 }
 
 
@@ -86,36 +88,57 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
     stratified split of the training data, so they never see the data they are judged on.
     """
 
-    def __init__(self, C=4.0, class_weight="balanced", threshold_folds=5, threshold_floor=0.15, seed=13):
+    def __init__(self, C=4.0, class_weight="balanced", threshold_folds=5, threshold_floor=0.15, seed=13, primary_C=None):
         self.C = C
         self.class_weight = class_weight
         self.threshold_folds = threshold_folds
         self.threshold_floor = threshold_floor
         self.seed = seed
+        self.primary_C = primary_C
 
     def _base(self):
         return LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", max_iter=1000)
 
-    def _fit_weights(self, X, Y):
+    def _fit_weights(self, X, Y, w):
         k = Y.shape[1]
         coef = np.zeros((k, X.shape[1]))
         intercept = np.full(k, -20.0)  # a cause never seen in training is never predicted
         for j in range(k):
             if 0 < Y[:, j].sum() < len(Y):
-                lr = clone(self._base()).fit(X, Y[:, j])
+                lr = clone(self._base()).fit(X, Y[:, j], sample_weight=w)
                 coef[j], intercept[j] = lr.coef_[0], lr.intercept_[0]
         return coef, intercept
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, primary=None, sample_weight=None):
+        """Fit on features ``X`` and the ``(n, 8)`` indicator ``Y``.
+
+        ``primary``: optional (n,) primary-cause indices (8 = none) for the primary head; without
+        it :func:`decide` ranks the causes itself. ``sample_weight``: optional per-row weights;
+        rows weighted below 1 (e.g. examples written for training) train the model but are left
+        out when thresholds are tuned, so thresholds reflect the real class balance.
+        """
         Y = np.asarray(Y, dtype=int)
         if Y.ndim != 2 or Y.shape[1] != len(CAUSE_IDS):
             raise ValueError(f"Y must be an (n, {len(CAUSE_IDS)}) indicator matrix, got shape {Y.shape}")
+        w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.classes_ = np.asarray(CAUSE_IDS)
-        self.coef_, self.intercept_ = self._fit_weights(X, Y)
-        self.thresholds_ = self._tune_thresholds(X, Y)
+        self.coef_, self.intercept_ = self._fit_weights(X, Y, w)
+        self.thresholds_ = self._tune_thresholds(X, Y, w)
+        self.primary_ = None
+        if primary is not None and self.primary_C and len(np.unique(primary)) > 1:
+            self.primary_ = LogisticRegression(C=self.primary_C, class_weight=self.class_weight, max_iter=2000)
+            self.primary_.fit(X, primary, sample_weight=w)
         return self
 
-    def _tune_thresholds(self, X, Y):
+    def primary_proba(self, X):
+        """``(n, 9)`` probabilities of the primary cause (eight causes, then none), or None."""
+        if self.primary_ is None:
+            return None
+        out = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
+        out[:, self.primary_.classes_] = self.primary_.predict_proba(X)
+        return out
+
+    def _tune_thresholds(self, X, Y, w):
         k = Y.shape[1]
         strata = _strata(Y)
         folds = min(self.threshold_folds, np.bincount(strata).max())
@@ -125,9 +148,13 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         # rare strata smaller than the fold count only warn; they still land in some fold
         for tr, te in splitter.split(np.zeros(len(Y)), _clip_strata(strata, folds)):
-            coef, intercept = self._fit_weights(X[tr], Y[tr])
+            coef, intercept = self._fit_weights(X[tr], Y[tr], w[tr])
             oof[te] = _sigmoid(X[te] @ coef.T + intercept)
-        return np.array([_best_threshold(Y[:, j], oof[:, j], self.threshold_floor) for j in range(k)])
+        full = w >= 1.0
+        if Y[full].sum(axis=0).min() == 0:  # a cause only down-weighted rows show: use every row for it
+            full = np.ones(len(Y), bool)
+        return np.array([_best_threshold(Y[full, j] if Y[full, j].any() else Y[:, j],
+                                         oof[full, j] if Y[full, j].any() else oof[:, j], self.threshold_floor) for j in range(k)])
 
     def decision_function(self, X):
         return np.asarray(X @ self.coef_.T) + self.intercept_
@@ -181,6 +208,7 @@ def build(params: dict[str, object] | None = None) -> Pipeline:
         threshold_folds=int(p["threshold_folds"]),
         threshold_floor=float(p["threshold_floor"]),
         seed=int(p["seed"]),
+        primary_C=float(p["primary_C"]) or None,
     )
     return Pipeline(
         [
@@ -200,23 +228,46 @@ class Decision:
     confidence: np.ndarray  # (n,) float: probability of the primary (or top) cause
 
 
-def decide(proba: np.ndarray, thresholds: np.ndarray) -> Decision:
+def decide(proba: np.ndarray, thresholds: np.ndarray, primary_proba: np.ndarray | None = None) -> Decision:
     """Apply thresholds and choose the primary cause.
 
     * A cause passes when its probability reaches its threshold.
-    * Primary: among passing causes, the one furthest above its threshold (probability /
-      threshold); a buyer-side or malicious cause (5–8) that passes takes precedence, as
-      ``causes.md`` asks ("primary is the malicious/buyer-side cause when the text shows it").
-    * When no cause passes, the model abstains: primary is ``uncertain``.
+    * With a primary head (``primary_proba``: eight causes then ``none``), the primary cause is
+      its most probable class; the primary cause always counts among the passing causes, and a
+      ``none`` answer means the model abstains (``uncertain``).
+    * Without one, the primary is the passing cause furthest above its threshold (probability /
+      threshold), a passing buyer-side or malicious cause (5–8) first, as ``causes.md`` asks;
+      when no cause passes, the model abstains.
     """
     proba = np.asarray(proba, dtype=float)
     passed = proba >= thresholds
+    rows = np.arange(len(proba))
+    ids = np.asarray(CAUSE_IDS, dtype=object)
+    if primary_proba is not None:
+        top = primary_proba.argmax(axis=1)
+        abstain = top == len(CAUSE_IDS)
+        top = np.where(abstain, proba.argmax(axis=1), top)
+        passed[rows[~abstain], top[~abstain]] = True
+        primary = np.where(abstain, UNCERTAIN, ids[top])
+        confidence = np.where(abstain, proba[rows, top], primary_proba[rows, top])
+        return Decision(passed=passed, primary=primary.astype(object), confidence=confidence)
     ratio = proba / thresholds
     buyer = np.array([c in BUYER_SIDE for c in CAUSE_IDS])
     # rank: passing buyer-side causes above passing order causes above everything else
     rank = ratio + np.where(passed, 10.0, 0.0) + np.where(passed & buyer, 10.0, 0.0)
     top = rank.argmax(axis=1)
-    any_pass = passed.any(axis=1)
-    primary = np.where(any_pass, np.asarray(CAUSE_IDS, dtype=object)[top], UNCERTAIN)
-    confidence = proba[np.arange(len(proba)), top]
+    primary = np.where(passed.any(axis=1), ids[top], UNCERTAIN)
+    confidence = proba[rows, top]
     return Decision(passed=passed, primary=primary.astype(object), confidence=confidence)
+
+
+def predict(model: Pipeline, texts) -> tuple[np.ndarray, Decision]:
+    """Probabilities and decisions of a fitted pipeline for raw texts."""
+    steps = model.named_steps
+    X = steps["features"].transform(steps["normalize"].transform(texts))
+    return predict_features(steps["clf"], X)
+
+
+def predict_features(clf: CauseClassifier, X) -> tuple[np.ndarray, Decision]:
+    proba = clf.predict_proba(X)
+    return proba, decide(proba, clf.thresholds_, clf.primary_proba(X))

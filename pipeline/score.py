@@ -88,17 +88,27 @@ def score_texts(model, texts: list[str], ratings: np.ndarray | None = None) -> S
     steps = model.named_steps
     norm = normalize_many(texts)
     empty = np.array([not t for t in norm], dtype=bool)
-    proba = np.zeros((len(norm), len(CAUSE_IDS)))
+    k = len(CAUSE_IDS)
+    proba, prim = np.zeros((len(norm), k)), np.zeros((len(norm), k + 1))
+    prim[:, k] = 1.0
     live = np.flatnonzero(~empty)
+    clf = steps["clf"]
     if len(live):
         X = steps["features"].transform([norm[i] for i in live])
-        proba[live] = steps["clf"].predict_proba(X)
-    d = decide(proba, steps["clf"].thresholds_)
+        proba[live] = clf.predict_proba(X)
+        pp = clf.primary_proba(X)
+        prim = None if pp is None else _scatter(prim, live, pp)
+    d = decide(proba, clf.thresholds_, prim if getattr(clf, "primary_", None) is not None else None)
     primary = np.where(empty, EMPTY, d.primary).astype(object)
     passed = d.passed & ~empty[:, None]
     confidence = np.where(empty, 0.0, d.confidence)
     evidence = [_evidence(norm[i], passed[i]) if passed[i].any() else "" for i in range(len(norm))]
     return Scored(proba, passed, primary, confidence, empty, evidence)
+
+
+def _scatter(base: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    base[rows] = values
+    return base
 
 
 def _evidence(text: str, passed: np.ndarray) -> str:

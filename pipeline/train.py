@@ -30,9 +30,9 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline import __version__
-from pipeline.data import indicator, load_labelled
+from pipeline.data import indicator, load_labelled, primary_index
 from pipeline.evaluate import metrics, plot_confusion, primary_confusion, report
-from pipeline.model import DEFAULT_PARAMS, _strata, build, decide
+from pipeline.model import DEFAULT_PARAMS, _strata, build, predict
 from pipeline.normalize import normalize
 from pipeline.paths import DEFAULT_MODEL, ROOT
 from pipeline.segment import current_backend
@@ -78,61 +78,52 @@ def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int =
     t0 = time.perf_counter()
     frame = frame.reset_index(drop=True)
     Y_all = indicator(frame["labels"])
+    prim_all = primary_index(frame["primary"])
     evaluable = frame["source"].isin(EVALUATED_SOURCES).to_numpy()
     ev_idx = np.flatnonzero(evaluable)
     train_only = np.flatnonzero(~evaluable)
     groups = frame["text"].map(text_key).to_numpy()
     strata = _strata(Y_all)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    proba = np.zeros((len(frame), len(CAUSE_IDS)))
-    proba_trad = np.zeros_like(proba)
-    thresholds = np.zeros_like(proba)
-    fold_of = np.full(len(frame), -1)
+    n, k = len(frame), len(CAUSE_IDS)
+    proba, passed, passed_t = np.zeros((n, k)), np.zeros((n, k), bool), np.zeros((n, k), bool)
+    primary, primary_t = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    fold_of = np.full(n, -1)
     per_fold = []
-    for k, (tr, te) in enumerate(splitter.split(ev_idx, strata[ev_idx], groups[ev_idx])):
+    for f, (tr, te) in enumerate(splitter.split(ev_idx, strata[ev_idx], groups[ev_idx])):
         tr_rows = np.concatenate([ev_idx[tr], train_only])
         te_rows = ev_idx[te]
-        model = build(params).fit(frame["text"].iloc[tr_rows].tolist(), Y_all[tr_rows])
-        clf = model.named_steps["clf"]
-        proba[te_rows] = model.predict_proba(frame["text"].iloc[te_rows].tolist())
-        proba_trad[te_rows] = model.predict_proba(_to_traditional(frame["text"].iloc[te_rows]))
-        thresholds[te_rows] = clf.thresholds_
-        fold_of[te_rows] = k
-        per_fold.append([round(float(x), 4) for x in clf.thresholds_])
+        model = fit(frame.iloc[tr_rows], params)
+        proba[te_rows], d = predict(model, frame["text"].iloc[te_rows].tolist())
+        passed[te_rows], primary[te_rows] = d.passed, d.primary
+        _, d_t = predict(model, _to_traditional(frame["text"].iloc[te_rows]))
+        passed_t[te_rows], primary_t[te_rows] = d_t.passed, d_t.primary
+        fold_of[te_rows] = f
+        per_fold.append([round(float(x), 4) for x in model.named_steps["clf"].thresholds_])
     ev = frame.iloc[ev_idx].copy()
-    P, T = proba[ev_idx], thresholds[ev_idx]
-    d = _decide_rows(P, T)
-    d_trad = _decide_rows(proba_trad[ev_idx], T)
+    P, passed, passed_t = proba[ev_idx], passed[ev_idx], passed_t[ev_idx]
+    primary, primary_t = primary[ev_idx], primary_t[ev_idx]
     ev["fold"] = fold_of[ev_idx]
-    ev["primary_pred"] = d.primary
-    ev["primary_pred_traditional"] = d_trad.primary
-    ev["causes_pred"] = ["|".join(c for c, on in zip(CAUSE_IDS, row) if on) for row in d.passed]
+    ev["primary_pred"] = primary
+    ev["primary_pred_traditional"] = primary_t
+    ev["causes_pred"] = ["|".join(c for c, on in zip(CAUSE_IDS, row) if on) for row in passed]
     for j, c in enumerate(CAUSE_IDS):
         ev[f"p_{c}"] = P[:, j].round(4)
-    Y = Y_all[ev_idx]
-    m = metrics(Y, d.passed.astype(int), ev["primary"].to_numpy(), d.primary)
-    m_trad = metrics(Y, d_trad.passed.astype(int), ev["primary"].to_numpy(), d_trad.primary)
-    invariance = float((d.primary == d_trad.primary).mean())
-    slices = _slices(ev, Y, d)
+    Y, prim_true = Y_all[ev_idx], ev["primary"].to_numpy()
+    m = metrics(Y, passed.astype(int), prim_true, primary)
+    m_trad = metrics(Y, passed_t.astype(int), prim_true, primary_t)
+    invariance = float((primary == primary_t).mean())
+    slices = _slices(ev, Y, passed, primary)
     slices.loc["all→traditional (s2twp)"] = pd.Series(
         {"n": m_trad["n"], "macro_f1": m_trad["macro_f1"], "primary_accuracy": m_trad["primary_accuracy"]}
     )
     m["script_invariance"] = invariance
     m["traditional_macro_f1"] = m_trad["macro_f1"]
     m["traditional_primary_accuracy"] = m_trad["primary_accuracy"]
-    return CVResult(ev, P, d.passed, m, slices, invariance, time.perf_counter() - t0, per_fold)
+    return CVResult(ev, P, passed, m, slices, invariance, time.perf_counter() - t0, per_fold)
 
 
-def _decide_rows(P: np.ndarray, T: np.ndarray):
-    """``decide`` with a threshold row per review (each review's own fold's thresholds)."""
-    # scale so that every row shares threshold 0.5: p' = p * 0.5 / t keeps p >= t <=> p' >= 0.5
-    # and keeps the per-row ordering of p / t that ``decide`` uses; confidence stays the raw p.
-    d = decide(P * (0.5 / T), np.full(P.shape[1], 0.5))
-    d.confidence = P[np.arange(len(P)), [CAUSE_IDS.index(c) if c in CAUSE_IDS else 0 for c in d.primary]]
-    return d
-
-
-def _slices(ev: pd.DataFrame, Y: np.ndarray, d) -> pd.DataFrame:
+def _slices(ev: pd.DataFrame, Y: np.ndarray, passed: np.ndarray, primary: np.ndarray) -> pd.DataFrame:
     rows = {}
     masks = {
         "all": np.ones(len(ev), bool),
@@ -143,7 +134,7 @@ def _slices(ev: pd.DataFrame, Y: np.ndarray, d) -> pd.DataFrame:
     }
     for name, mask in masks.items():
         if mask.any():
-            m = metrics(Y[mask], d.passed[mask].astype(int), ev["primary"].to_numpy()[mask], d.primary[mask])
+            m = metrics(Y[mask], passed[mask].astype(int), ev["primary"].to_numpy()[mask], primary[mask])
             rows[name] = {k: m[k] for k in ("n", "macro_f1", "micro_f1", "primary_accuracy", "malicious_precision", "malicious_recall")} | {
                 f"f1_{c}": m[f"f1_{c}"] for c in CAUSE_IDS
             }
@@ -151,7 +142,12 @@ def _slices(ev: pd.DataFrame, Y: np.ndarray, d) -> pd.DataFrame:
 
 
 def fit(frame: pd.DataFrame, params: dict | None = None):
-    return build(params).fit(frame["text"].tolist(), indicator(frame["labels"]))
+    """Fit the pipeline on a labelled frame (multi-label causes and the primary cause)."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    weight = np.where(frame["source"].to_numpy() == "authored", float(p["authored_weight"]), 1.0)
+    return build(p).fit(
+        frame["text"].tolist(), indicator(frame["labels"]), clf__primary=primary_index(frame["primary"]), clf__sample_weight=weight
+    )
 
 
 def save(model, path: Path, meta: dict) -> Path:

@@ -65,7 +65,9 @@ TINY_PARAMS = {"min_df": 1, "threshold_folds": 2, "C": 10.0}
 
 @pytest.fixture(scope="session")
 def tiny_model(fixture_frame):
-    return build(TINY_PARAMS).fit(fixture_frame["text"].tolist(), indicator(fixture_frame["labels"]))
+    from pipeline.train import fit
+
+    return fit(fixture_frame, TINY_PARAMS)
 
 
 @pytest.fixture(scope="session")
