@@ -18,7 +18,7 @@ TRAIN_INPUTS := data/raw/labels_dev.csv data/raw/constructed_dev.jsonl data/raw/
                 pipeline/model.py pipeline/cues.py pipeline/normalize.py pipeline/segment.py \
                 pipeline/train.py pipeline/data.py pipeline/taxonomy.py
 
-.PHONY: help install train score eval test ui bench clean
+.PHONY: help install train score suspects report eval test ui bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow
 
 score: $(MODEL) ## score IN (default: the shipped sample) into OUT=predictions.csv
 	$(PY) -m pipeline score $(IN) -o $(OUT) --jobs $(JOBS)
+
+suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
+	$(PY) -m pipeline suspects $(if $(filter command line,$(origin IN)),$(IN),predictions.csv) -o $(if $(filter command line,$(origin OUT)),$(OUT),suspects.csv)
+
+report: $(STAMP) ## causes of IN=predictions.csv with DSR dimension and remedy
+	$(PY) -m pipeline report $(if $(filter command line,$(origin IN)),$(IN),predictions.csv)
 
 eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
 	$(PY) -m pipeline evaluate

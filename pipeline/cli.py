@@ -54,11 +54,12 @@ def cmd_score(args) -> int:
     overrides = {role: getattr(args, f"{role}_col") for role in ROLES}
     summary = score_file(
         src, args.output, model_path=args.model, encoding=args.encoding, overrides=overrides,
-        bom=not args.no_bom, jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(),
+        bom=not args.no_bom, jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(), batch=not args.no_batch,
     )
     roles = ", ".join(f"{k}={v}" for k, v in summary["roles"].items() if v)
     top = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items(), key=lambda kv: -kv[1]))
-    _say(args, f"scored {summary['rows']} rows of {src} ({roles}) → {args.output}\n  primary causes: {top}")
+    _say(args, f"scored {summary['rows']} rows of {src} ({roles}) → {args.output}\n  primary causes: {top}\n"
+               f"  suspected malicious: {summary['suspected']}")
     return 0
 
 
@@ -115,6 +116,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_suspects(args) -> int:
+    from pipeline.report import suspects
+
+    result = suspects(args.predictions, args.output, bom=not args.no_bom)
+    _say(args, f"{result['suspects']} suspected malicious reviews of {result['rows']} in {result['groups']} group(s) → {args.output}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pipeline.report import summary
+
+    print(summary(args.predictions).to_string(index=False))
+    return 0
+
+
 def cmd_causes(args) -> int:
     from pipeline.taxonomy import CAUSES
 
@@ -145,8 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--segmenter", default=None, choices=("rjieba", "jieba"), help="segmentation backend (same tokens)")
+    p.add_argument("--no-batch", action="store_true", help="skip the whole-batch signals (campaigns, serial buyers, bursts)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("suspects", help="appeal export: suspected malicious reviews grouped, strongest first",
+                       formatter_class=_Formatter, epilog="example: reviewcause suspects predictions.csv -o suspects.csv")
+    p.add_argument("predictions", help="a CSV written by 'reviewcause score'")
+    p.add_argument("-o", "--output", default="suspects.csv", help="output CSV")
+    p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_suspects)
+
+    p = sub.add_parser("report", help="causes of a predictions CSV with their DSR dimension and remedy",
+                       formatter_class=_Formatter, epilog="example: reviewcause report predictions.csv")
+    p.add_argument("predictions", help="a CSV written by 'reviewcause score'")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="cross-validate, fit and register the model (tracked in MLflow)", formatter_class=_Formatter,
                        epilog="example: reviewcause train --labels my_labels.csv --param C=2")

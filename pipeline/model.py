@@ -42,6 +42,7 @@ DEFAULT_PARAMS: dict[str, object] = {
     "seed": 13,
     "primary_C": 10.0,
     "authored_weight": 0.5,
+    "abstain_below": 0.25,
 }
 
 
@@ -88,13 +89,14 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
     stratified split of the training data, so they never see the data they are judged on.
     """
 
-    def __init__(self, C=4.0, class_weight="balanced", threshold_folds=5, threshold_floor=0.15, seed=13, primary_C=None):
+    def __init__(self, C=4.0, class_weight="balanced", threshold_folds=5, threshold_floor=0.15, seed=13, primary_C=None, abstain_below=0.0):
         self.C = C
         self.class_weight = class_weight
         self.threshold_folds = threshold_folds
         self.threshold_floor = threshold_floor
         self.seed = seed
         self.primary_C = primary_C
+        self.abstain_below = abstain_below
 
     def _base(self):
         return LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", max_iter=1000)
@@ -209,6 +211,7 @@ def build(params: dict[str, object] | None = None) -> Pipeline:
         threshold_floor=float(p["threshold_floor"]),
         seed=int(p["seed"]),
         primary_C=float(p["primary_C"]) or None,
+        abstain_below=float(p["abstain_below"]),
     )
     return Pipeline(
         [
@@ -228,13 +231,16 @@ class Decision:
     confidence: np.ndarray  # (n,) float: probability of the primary (or top) cause
 
 
-def decide(proba: np.ndarray, thresholds: np.ndarray, primary_proba: np.ndarray | None = None) -> Decision:
+def decide(
+    proba: np.ndarray, thresholds: np.ndarray, primary_proba: np.ndarray | None = None, abstain_below: float = 0.0
+) -> Decision:
     """Apply thresholds and choose the primary cause.
 
     * A cause passes when its probability reaches its threshold.
     * With a primary head (``primary_proba``: eight causes then ``none``), the primary cause is
-      its most probable class; the primary cause always counts among the passing causes, and a
-      ``none`` answer means the model abstains (``uncertain``).
+      its most probable class; the primary cause always counts among the passing causes. The
+      model abstains (``uncertain``) when that class is ``none`` or its probability is below
+      ``abstain_below`` (no cause is probable).
     * Without one, the primary is the passing cause furthest above its threshold (probability /
       threshold), a passing buyer-side or malicious cause (5–8) first, as ``causes.md`` asks;
       when no cause passes, the model abstains.
@@ -245,7 +251,7 @@ def decide(proba: np.ndarray, thresholds: np.ndarray, primary_proba: np.ndarray 
     ids = np.asarray(CAUSE_IDS, dtype=object)
     if primary_proba is not None:
         top = primary_proba.argmax(axis=1)
-        abstain = top == len(CAUSE_IDS)
+        abstain = (top == len(CAUSE_IDS)) | (primary_proba[rows, top] < abstain_below)
         top = np.where(abstain, proba.argmax(axis=1), top)
         passed[rows[~abstain], top[~abstain]] = True
         primary = np.where(abstain, UNCERTAIN, ids[top])
@@ -270,4 +276,4 @@ def predict(model: Pipeline, texts) -> tuple[np.ndarray, Decision]:
 
 def predict_features(clf: CauseClassifier, X) -> tuple[np.ndarray, Decision]:
     proba = clf.predict_proba(X)
-    return proba, decide(proba, clf.thresholds_, clf.primary_proba(X))
+    return proba, decide(proba, clf.thresholds_, clf.primary_proba(X), getattr(clf, "abstain_below", 0.0))

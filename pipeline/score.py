@@ -8,7 +8,9 @@ kept as rows with ``cause=empty``.
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,14 +20,18 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from pipeline.cues import BY_NAME, match_cues
-from pipeline.model import decide
+from pipeline.batch import FLAG_AT, Collector, Signals, signatures
+from pipeline.cues import BY_NAME, CUES, match_cues
+from pipeline.model import predict_features
 from pipeline.normalize import normalize_many
 from pipeline.paths import DEFAULT_MODEL
 from pipeline.tables import InputError, Table, atomic_csv, open_table
 from pipeline.taxonomy import BUYER_SIDE, BY_ID, CAUSE_IDS, EMPTY, MALICIOUS, SEP, UNCERTAIN
 
-PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr", "remedy", "suspected_malicious", "evidence"] + [
+ORDER_CAUSES = frozenset(c for c in CAUSE_IDS if c not in BUYER_SIDE)
+
+PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr", "remedy", "suspected_malicious",
+                "malicious_score", "cluster_id", "evidence"] + [
     f"p_{c}" for c in CAUSE_IDS
 ]
 
@@ -81,63 +87,119 @@ class Scored:
     confidence: np.ndarray  # (n,)
     empty: np.ndarray  # (n,) bool
     evidence: list[str]
+    sig: np.ndarray | None = None  # (n, SIG_SIZE) MinHash signatures for campaign detection
+    eligible: np.ndarray | None = None
+
+    @property
+    def model_malicious(self) -> np.ndarray:
+        """The model's malicious probability: max of p(competitor_sabotage), p(extortion)."""
+        return self.proba[:, _MAL_IDX].max(axis=1)
 
 
-def score_texts(model, texts: list[str], ratings: np.ndarray | None = None) -> Scored:
+def score_texts(model, texts: list[str], ratings: np.ndarray | None = None, with_signatures: bool = False) -> Scored:
     """Probabilities and decisions for raw texts (optionally with 1–5 ratings, NaN = unknown)."""
     steps = model.named_steps
     norm = normalize_many(texts)
+    n, k = len(norm), len(CAUSE_IDS)
     empty = np.array([not t for t in norm], dtype=bool)
-    k = len(CAUSE_IDS)
-    proba, prim = np.zeros((len(norm), k)), np.zeros((len(norm), k + 1))
-    prim[:, k] = 1.0
+    proba, passed = np.zeros((n, k)), np.zeros((n, k), dtype=bool)
+    primary, confidence = np.full(n, EMPTY, dtype=object), np.zeros(n)
     live = np.flatnonzero(~empty)
-    clf = steps["clf"]
     if len(live):
         X = steps["features"].transform([norm[i] for i in live])
-        proba[live] = clf.predict_proba(X)
-        pp = clf.primary_proba(X)
-        prim = None if pp is None else _scatter(prim, live, pp)
-    d = decide(proba, clf.thresholds_, prim if getattr(clf, "primary_", None) is not None else None)
-    primary = np.where(empty, EMPTY, d.primary).astype(object)
-    passed = d.passed & ~empty[:, None]
-    confidence = np.where(empty, 0.0, d.confidence)
-    evidence = [_evidence(norm[i], passed[i]) if passed[i].any() else "" for i in range(len(norm))]
-    return Scored(proba, passed, primary, confidence, empty, evidence)
+        proba[live], d = predict_features(steps["clf"], X)
+        passed[live], primary[live], confidence[live] = d.passed, d.primary, d.confidence
+    notes = [""] * n
+    if ratings is not None:
+        apply_rating(norm, np.asarray(ratings, dtype=float), proba, passed, primary, confidence, notes)
+    evidence = [_evidence(norm[i], passed[i], notes[i], proba[i]) for i in range(n)]
+    scored = Scored(proba, passed, primary, confidence, empty, evidence)
+    if with_signatures:
+        scored.sig, scored.eligible = signatures(norm)
+    return scored
 
 
-def _scatter(base: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    base[rows] = values
-    return base
+#: Cues that mean the text complains about the order itself (causes 1–4).
+COMPLAINT_CUES = frozenset(c.name for c in CUES if c.cause in ORDER_CAUSES and c.name not in ("sv_party", "lg_delivery"))
+PRAISE_CUES = frozenset({"nb_praise", "nb_nofault"})
+NOVICE = CAUSE_IDS.index("novice_buyer")
+LOW_RATING, HIGH_RATING = 3.0, 4.0
 
 
-def _evidence(text: str, passed: np.ndarray) -> str:
-    """Quoted cue matches supporting the buyer-side/malicious causes that passed."""
+def apply_rating(norm, ratings, proba, passed, primary, confidence, notes) -> None:
+    """Rating-aware decisions, in place (``causes.md``: a low rating on positive text is strong
+    evidence of a novice buyer).
+
+    * rating ≤ 3 and text that praises without complaining about the order → ``novice_buyer``
+      passes and becomes primary unless a malicious cause is primary; evidence says so;
+    * rating ≥ 4: not a bad review, so praise is not novice evidence — ``novice_buyer`` is
+      dropped from the causes (and from primary, which falls back to the next passing cause).
+    """
+    for i in np.flatnonzero(~np.isnan(ratings)):
+        if primary[i] == EMPTY:
+            continue
+        r = ratings[i]
+        if r <= LOW_RATING:
+            found = match_cues(norm[i]).keys()
+            if found & PRAISE_CUES and not found & COMPLAINT_CUES:
+                passed[i, NOVICE] = True
+                if primary[i] not in MALICIOUS:
+                    primary[i] = "novice_buyer"
+                    confidence[i] = max(confidence[i], proba[i, NOVICE])
+                notes[i] = f"好评文字配{r:g}星低分 praising text under a {r:g}-star rating"
+        elif r >= HIGH_RATING and passed[i, NOVICE]:
+            passed[i, NOVICE] = False
+            if primary[i] == "novice_buyer":
+                rest = np.where(passed[i], proba[i], -1.0)
+                primary[i] = CAUSE_IDS[int(rest.argmax())] if rest.max() >= 0 else UNCERTAIN
+                confidence[i] = proba[i].max() if rest.max() < 0 else rest.max()
+
+
+def _evidence(text: str, passed: np.ndarray, note: str = "", proba: np.ndarray | None = None) -> str:
+    """Why a buyer-side or malicious cause passed: the quoted cue phrases, a rating note, and for
+    7/8 whether the text names any detail of the order (sweeping claims without one are a cue)."""
     wanted = {CAUSE_IDS[j] for j in np.flatnonzero(passed)} & BUYER_SIDE
     if not wanted:
-        return ""
-    parts = []
-    for name, snippets in match_cues(text).items():
+        return note
+    parts = [note] if note else []
+    found = match_cues(text)
+    for name, snippets in found.items():
         cue = BY_NAME[name]
         if cue.cause in wanted:
             quoted = "」「".join(dict.fromkeys(s.strip() for s in snippets))[:60]
             parts.append(f"{cue.label}「{quoted}」")
+    if wanted & MALICIOUS:
+        if not found.keys() & COMPLAINT_CUES:
+            parts.append("未提及任何订单细节 no detail of the order")
+        if proba is not None and not any(BY_NAME[n].cause in wanted & MALICIOUS for n in found):
+            best = max(wanted & MALICIOUS, key=lambda c: proba[CAUSE_IDS.index(c)])
+            parts.append(f"模型判断 model: p({best})={proba[CAUSE_IDS.index(best)]:.2f}")
     return "; ".join(parts)
 
 
-def prediction_rows(s: Scored, ids: list[str]) -> Iterator[list[object]]:
-    """Output cells in ``PRED_COLUMNS`` order."""
-    malicious = s.passed[:, _MAL_IDX].any(axis=1) | np.isin(s.primary, list(MALICIOUS))
+def prediction_rows(s: Scored, ids: list[str], signals: Signals | None = None, offset: int = 0,
+                    buyers=None, items=None) -> Iterator[list[object]]:
+    """Output cells in ``PRED_COLUMNS`` order; ``signals`` (whole-batch) start at row ``offset``."""
+    score = s.model_malicious
+    if signals is not None:
+        part = Signals(*(getattr(signals, f)[offset : offset + len(ids)] for f in Signals.__dataclass_fields__))
+        score = part.score(score)
+    malicious = np.isin(s.primary, list(MALICIOUS)) | (score >= FLAG_AT)
     for i in range(len(ids)):
         cause = s.primary[i]
         info = BY_ID.get(cause)
         on = [CAUSE_IDS[j] for j in np.flatnonzero(s.passed[i])]
         if cause == UNCERTAIN:  # keep the top candidates visible when abstaining
             on = [CAUSE_IDS[j] for j in np.argsort(-s.proba[i])[:2]]
+        evidence, cluster = s.evidence[i], ""
+        if signals is not None and cause != EMPTY:
+            extra = part.evidence(i, buyers[i] if buyers is not None else "", items[i] if items is not None else "")
+            evidence = "; ".join(x for x in [evidence, *extra] if x)
+            cluster = f"C{part.cluster_id[i]}" if part.cluster_id[i] >= 0 else ""
         yield [
             ids[i], cause, info.zh if info else ("无法判断" if cause == UNCERTAIN else "空评价"),
             f"{s.confidence[i]:.4f}", SEP.join(on), info.dsr if info else "", info.remedy if info else "",
-            "true" if malicious[i] else "false", s.evidence[i],
+            "true" if malicious[i] and cause != EMPTY else "false", f"{score[i]:.4f}", cluster, evidence,
             *(f"{p:.4f}" for p in s.proba[i]),
         ]
 
@@ -154,9 +216,9 @@ def _init_worker(model_path: str, backend: str) -> None:
     _worker["model"] = load_model(model_path)
 
 
-def _score_chunk(payload: tuple[list[str], list[object]]) -> Scored:
-    texts, ratings = payload
-    return score_texts(_worker["model"], texts, np.asarray(ratings, dtype=float))
+def _score_chunk(payload: tuple[list[str], list[object], bool]) -> Scored:
+    texts, ratings, with_signatures = payload
+    return score_texts(_worker["model"], texts, np.asarray(ratings, dtype=float), with_signatures)
 
 
 @lru_cache(maxsize=4)
@@ -178,8 +240,14 @@ def score_file(
     jobs: int = 1,
     chunksize: int = 20_000,
     progress: bool = False,
+    batch: bool = True,
 ) -> dict[str, object]:
-    """Score ``src`` into ``dst``. Returns a summary (rows, counts per cause, roles found)."""
+    """Score ``src`` into ``dst``; returns a summary (rows, counts per cause, roles found).
+
+    Pass 1 scores the file chunk by chunk (on ``jobs`` processes) and stages each scored chunk on
+    disk while collecting compact batch keys; pass 2 adds the whole-batch signals
+    (:mod:`pipeline.batch`) and writes the CSV. ``batch=False`` writes in a single pass.
+    """
     from pipeline.segment import current_backend
 
     src, dst = Path(src), Path(dst)
@@ -189,37 +257,63 @@ def score_file(
     table = open_table(src, encoding=encoding, chunksize=chunksize, overrides=overrides)
     model = _cached_model(str(model_path), model_path.stat().st_mtime)
     roles = table.roles
-    own = set(PRED_COLUMNS) | {f"p_{c}" for c in CAUSE_IDS}
-    keep = [c for c in table.columns if c not in own]
+    keep = [c for c in table.columns if c not in PRED_COLUMNS]
     counts: dict[str, int] = {}
-    n = 0
+    summary = {"rows": 0, "suspected": 0}
+    collector = Collector() if batch else None
     bar = _progress(progress)
     pool = None
+
+    def column(chunk, role):
+        return chunk[roles[role]].tolist() if roles[role] else None
+
+    def emit(out, base, rows):
+        for b, p in zip(base, rows):
+            summary["suspected"] += p[7] == "true"
+            out.rows([[*b, *p]])
+
     try:
         payloads = (_payload(chunk, roles) for chunk in table.chunks())
         if jobs > 1:
             import multiprocessing as mp
 
             pool = mp.get_context("fork").Pool(jobs, _init_worker, (str(model_path), current_backend()))
-            pairs = _ordered_window(pool, payloads, window=2 * jobs)
+            pairs = _ordered_window(pool, payloads, window=2 * jobs, with_signatures=batch)
         else:
-            pairs = ((score_texts(model, t, np.asarray(r, dtype=float)), (c, ids)) for t, r, c, ids in payloads)
-        with atomic_csv(dst, bom=bom) as out:
+            pairs = ((score_texts(model, t, np.asarray(r, dtype=float), batch), (c, ids, r)) for t, r, c, ids in payloads)
+        with atomic_csv(dst, bom=bom) as out, tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
             out.header(keep + PRED_COLUMNS)
-            for s, (chunk, ids) in pairs:
-                base = chunk[keep].to_numpy(dtype=object) if keep else np.empty((len(ids), 0), dtype=object)
-                out.rows([*b, *p] for b, p in zip(base.tolist(), prediction_rows(s, ids)))
+            staged: list[Path] = []
+            for s, (chunk, ids, ratings) in pairs:
+                base = chunk[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in ids]
+                buyers, items = column(chunk, "buyer"), column(chunk, "item")
+                if collector is None:
+                    emit(out, base, prediction_rows(s, ids))
+                else:
+                    collector.add(s.sig, s.eligible, buyers, items, column(chunk, "date"), ratings)
+                    s.sig = s.eligible = None
+                    staged.append(Path(stage) / f"{len(staged):06d}.pkl")
+                    with open(staged[-1], "wb") as fh:
+                        pickle.dump((base, s, ids, buyers, items), fh, protocol=pickle.HIGHEST_PROTOCOL)
                 for c in s.primary:
                     counts[c] = counts.get(c, 0) + 1
-                n += len(ids)
+                summary["rows"] += len(ids)
                 if bar is not None:
                     bar.update(len(ids))
+            if collector is not None:
+                signals, offset = collector.finish(), 0
+                for path in staged:
+                    with open(path, "rb") as fh:
+                        base, s, ids, buyers, items = pickle.load(fh)
+                    emit(out, base, prediction_rows(s, ids, signals, offset, buyers, items))
+                    offset += len(ids)
+                    path.unlink()
     finally:
         if pool is not None:
             pool.terminate()
         if bar is not None:
             bar.close()
-    return {"rows": n, "counts": counts, "roles": roles, "encoding": table.encoding, "output": str(dst)}
+    return summary | {"counts": counts, "roles": roles, "encoding": table.encoding, "output": str(dst)}
 
 
 def _payload(chunk: pd.DataFrame, roles: dict[str, str | None]):
@@ -236,14 +330,14 @@ def _payload(chunk: pd.DataFrame, roles: dict[str, str | None]):
     return texts, ratings, chunk, ids
 
 
-def _ordered_window(pool, payloads, window: int):
+def _ordered_window(pool, payloads, window: int, with_signatures: bool):
     """Score chunks on the pool with at most ``window`` in flight; yield results in input order.
     (``Pool.imap`` would read the whole input ahead of the workers.)"""
     from collections import deque
 
     pending: deque = deque()
     for texts, ratings, chunk, ids in payloads:
-        pending.append((pool.apply_async(_score_chunk, ((texts, ratings),)), (chunk, ids)))
+        pending.append((pool.apply_async(_score_chunk, ((texts, ratings, with_signatures),)), (chunk, ids, ratings)))
         if len(pending) >= window:
             res, meta = pending.popleft()
             yield res.get(), meta

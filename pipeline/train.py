@@ -88,6 +88,7 @@ def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int =
     n, k = len(frame), len(CAUSE_IDS)
     proba, passed, passed_t = np.zeros((n, k)), np.zeros((n, k), bool), np.zeros((n, k), bool)
     primary, primary_t = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    confidence = np.zeros(n)
     fold_of = np.full(n, -1)
     per_fold = []
     for f, (tr, te) in enumerate(splitter.split(ev_idx, strata[ev_idx], groups[ev_idx])):
@@ -95,7 +96,7 @@ def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int =
         te_rows = ev_idx[te]
         model = fit(frame.iloc[tr_rows], params)
         proba[te_rows], d = predict(model, frame["text"].iloc[te_rows].tolist())
-        passed[te_rows], primary[te_rows] = d.passed, d.primary
+        passed[te_rows], primary[te_rows], confidence[te_rows] = d.passed, d.primary, d.confidence
         _, d_t = predict(model, _to_traditional(frame["text"].iloc[te_rows]))
         passed_t[te_rows], primary_t[te_rows] = d_t.passed, d_t.primary
         fold_of[te_rows] = f
@@ -105,6 +106,7 @@ def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int =
     primary, primary_t = primary[ev_idx], primary_t[ev_idx]
     ev["fold"] = fold_of[ev_idx]
     ev["primary_pred"] = primary
+    ev["confidence"] = confidence[ev_idx].round(4)
     ev["primary_pred_traditional"] = primary_t
     ev["causes_pred"] = ["|".join(c for c, on in zip(CAUSE_IDS, row) if on) for row in passed]
     for j, c in enumerate(CAUSE_IDS):
@@ -169,7 +171,7 @@ def _write_artifacts(cv: CVResult, out: Path) -> None:
     cm.to_csv(out / "confusion_matrix.csv")
     plot_confusion(cm, out / "confusion_matrix.png")
     cv.slices.round(4).to_csv(out / "slices.csv")
-    cols = ["id", "source", "script", "fold", "text", "labels", "primary", "primary_pred", "primary_pred_traditional", "causes_pred"]
+    cols = ["id", "source", "script", "fold", "text", "labels", "primary", "primary_pred", "confidence", "primary_pred_traditional", "causes_pred"]
     oof = cv.frame[cols + [f"p_{c}" for c in CAUSE_IDS]].copy()
     oof["labels"] = oof["labels"].map("|".join)
     oof.to_csv(out / "oof_predictions.csv", index=False)

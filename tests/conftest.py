@@ -75,3 +75,14 @@ def tiny_model_path(tiny_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.joblib"
     joblib.dump(tiny_model, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def shipped_model_path(tmp_path_factory):
+    """The default recipe fitted on the data shipped in data/ (no cross-validation: ~5 s)."""
+    from pipeline.data import load_labelled
+    from pipeline.train import fit
+
+    path = tmp_path_factory.mktemp("shipped") / "model.joblib"
+    joblib.dump(fit(load_labelled()), path)
+    return path

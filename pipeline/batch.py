@@ -1,0 +1,228 @@
+"""Batch signals: what only a whole file of reviews can show.
+
+* **campaigns** — near-duplicate texts (MinHash over character 3-grams of the text's letters,
+  LSH buckets, verified by signature agreement) posted by ≥ ``CAMPAIGN_MIN`` different buyers
+  (or different rows when buyers are unknown or masked); each campaign gets a ``cluster_id``;
+* **serial buyers** — one (unmasked) buyer with ≥ ``SERIAL_MIN`` bad reviews in the batch, on
+  ≥ 2 different items when an item column exists;
+* **bursts** — ≥ ``BURST_MIN`` bad reviews of one item within a ``BURST_HOURS``-hour window
+  centred on a review.
+
+"Bad" means a rating ≤ 3 when a rating column exists, otherwise every row. Signals are combined
+with the model's malicious probability by a noisy-OR into ``malicious_score``.
+
+Per-row keys are collected chunk by chunk in compact arrays (a 12-number signature, integer
+codes for buyer and item, a timestamp), so a million-row file stays well under a gigabyte.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SIG_SIZE = 12
+BANDS = 6  # 6 bands of 2: texts with Jaccard ≥ 0.6 meet in some bucket with high probability
+MIN_CHARS = 8  # shorter texts ("差评", "太差了") repeat innocently and are not clustered
+AGREEMENT = 7 / 12  # signature agreement that confirms a near-duplicate (≈ Jaccard ≥ 0.58)
+CAMPAIGN_MIN = 3
+SERIAL_MIN = 3
+BURST_MIN = 5
+BURST_HOURS = 24
+#: noisy-OR weights of each signal in ``malicious_score``
+WEIGHTS = {"campaign": 0.75, "serial": 0.5, "burst": 0.3}
+#: a review is suspected malicious when its primary cause is 7/8 or its score reaches this
+FLAG_AT = 0.8
+
+_SKELETON = re.compile(r"[^\u3400-\u9fffA-Za-z]+")
+_rng = np.random.default_rng(20240601)
+_A = (_rng.integers(1, 2**63, SIG_SIZE, dtype=np.uint64) | np.uint64(1)).astype(np.uint64)
+_B = _rng.integers(0, 2**63, SIG_SIZE, dtype=np.uint64).astype(np.uint64)
+
+
+def skeleton(text: str) -> str:
+    """The letters of a normalised text (CJK and Latin), lower-cased: punctuation, digits,
+    spaces and emoji do not make a planted text different."""
+    return _SKELETON.sub("", text).lower()
+
+
+def signatures(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures ``(n, SIG_SIZE)`` uint32 and the mask of texts long enough to cluster."""
+    sks = [skeleton(t) for t in norm_texts]
+    eligible = np.array([len(s) >= MIN_CHARS for s in sks], dtype=bool)
+    sig = np.zeros((len(sks), SIG_SIZE), dtype=np.uint32)
+    rows = np.flatnonzero(eligible)
+    if not len(rows):
+        return sig, eligible
+    hashes: list[int] = []
+    starts = []
+    for i in rows:
+        s = sks[i]
+        starts.append(len(hashes))
+        hashes.extend({zlib.crc32(s[j : j + 3].encode("utf-8")) for j in range(len(s) - 2)})
+    H = np.asarray(hashes, dtype=np.uint64)[:, None]
+    mixed = ((H * _A + _B) >> np.uint64(32)).astype(np.uint32)
+    sig[rows] = np.minimum.reduceat(mixed, np.asarray(starts), axis=0)
+    return sig, eligible
+
+
+def is_masked(name: str) -> bool:
+    """Masked nicknames (``t***1``) cannot tell buyers apart."""
+    return "*" in name or not name.strip()
+
+
+@dataclass
+class Signals:
+    """Per-row batch signals, aligned with the input rows."""
+
+    cluster_id: np.ndarray  # int, -1 when not in a campaign
+    cluster_authors: np.ndarray  # distinct buyers (or rows) in the campaign
+    serial_reviews: np.ndarray  # bad reviews by this row's buyer in the batch (0 if not serial)
+    serial_items: np.ndarray
+    burst: np.ndarray  # bad reviews of this item in the busiest 24 h window holding this row (0 if none)
+
+    def score(self, model_score: np.ndarray) -> np.ndarray:
+        """Noisy-OR of the model's malicious probability and the batch signals."""
+        keep = 1.0 - np.asarray(model_score, dtype=float)
+        keep = keep * np.where(self.cluster_id >= 0, 1 - WEIGHTS["campaign"], 1.0)
+        keep = keep * np.where(self.serial_reviews > 0, 1 - WEIGHTS["serial"], 1.0)
+        keep = keep * np.where(self.burst > 0, 1 - WEIGHTS["burst"], 1.0)
+        return 1.0 - keep
+
+    def evidence(self, i: int, buyer: str = "", item: str = "") -> list[str]:
+        out = []
+        if self.cluster_id[i] >= 0:
+            out.append(f"近似文本由{self.cluster_authors[i]}个买家发布 near-duplicate text from "
+                       f"{self.cluster_authors[i]} buyers (cluster C{self.cluster_id[i]})")
+        if self.serial_reviews[i] > 0:
+            where = f"/{self.serial_items[i]}个商品 on {self.serial_items[i]} items" if self.serial_items[i] > 1 else ""
+            out.append(f"买家{buyer}在本批留{self.serial_reviews[i]}条差评{where} one buyer, {self.serial_reviews[i]} bad reviews")
+        if self.burst[i] > 0:
+            out.append(f"商品{item[:20]}在{BURST_HOURS}小时内{self.burst[i]}条差评 burst of {self.burst[i]} bad reviews in {BURST_HOURS}h")
+        return out
+
+
+class Collector:
+    """Accumulates compact per-row keys chunk by chunk; ``finish`` computes the signals."""
+
+    def __init__(self) -> None:
+        self._sig: list[np.ndarray] = []
+        self._eligible: list[np.ndarray] = []
+        self._buyer: list[np.ndarray] = []
+        self._item: list[np.ndarray] = []
+        self._time: list[np.ndarray] = []
+        self._bad: list[np.ndarray] = []
+        self._codes: dict[str, dict[str, int]] = {"buyer": {}, "item": {}}
+
+    def _encode(self, kind: str, values, masked=None) -> np.ndarray:
+        table = self._codes[kind]
+        out = np.empty(len(values), dtype=np.int64)
+        for i, v in enumerate(values):
+            v = "" if v is None else str(v).strip()
+            out[i] = -1 if (not v or (masked is not None and masked(v))) else table.setdefault(v, len(table))
+        return out
+
+    def add(self, sig, eligible, buyers=None, items=None, dates=None, ratings=None) -> None:
+        n = len(eligible)
+        self._sig.append(sig)
+        self._eligible.append(eligible)
+        self._buyer.append(self._encode("buyer", buyers, is_masked) if buyers is not None else np.full(n, -1))
+        self._item.append(self._encode("item", items) if items is not None else np.full(n, -1))
+        if dates is not None:
+            t = pd.to_datetime(pd.Series(list(dates), dtype=object), errors="coerce", format="mixed")
+            # seconds since the epoch whatever the datetime resolution (pandas 3 may not use ns)
+            secs = ((t - pd.Timestamp(0)) // pd.Timedelta(seconds=1)).fillna(-1).astype(np.int64)
+            self._time.append(secs.to_numpy())
+        else:
+            self._time.append(np.full(n, -1, dtype=np.int64))
+        r = np.asarray(ratings, dtype=float) if ratings is not None else np.full(n, np.nan)
+        self._bad.append(np.isnan(r) | (r <= 3))
+
+    def finish(self) -> Signals:
+        if not self._eligible:
+            z = np.zeros(0, dtype=np.int64)
+            return Signals(z - 1, z, z, z, z)
+        sig = np.concatenate(self._sig)
+        eligible = np.concatenate(self._eligible)
+        buyer = np.concatenate(self._buyer)
+        item = np.concatenate(self._item)
+        when = np.concatenate(self._time)
+        bad = np.concatenate(self._bad)
+        n = len(eligible)
+        cluster_id, authors = _campaigns(sig, eligible & bad, buyer)
+        serial_reviews, serial_items = _serial(buyer, item, bad, n)
+        burst = _bursts(item, when, bad, n)
+        return Signals(cluster_id, authors, serial_reviews, serial_items, burst)
+
+
+def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(sig)
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    rows = np.flatnonzero(eligible)
+    width = SIG_SIZE // BANDS
+    for b in range(BANDS):
+        first: dict[bytes, int] = {}
+        band = np.ascontiguousarray(sig[rows, b * width : (b + 1) * width])
+        for i, key in zip(rows, map(bytes, band)):
+            j = first.setdefault(key, i)
+            if j != i and (sig[i] == sig[j]).mean() >= AGREEMENT:
+                ri, rj = root(i), root(j)
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
+    roots = np.array([root(i) for i in range(n)]) if n else np.zeros(0, dtype=np.int64)
+    cluster_id = np.full(n, -1, dtype=np.int64)
+    authors = np.zeros(n, dtype=np.int64)
+    members: dict[int, list[int]] = {}
+    for i in rows:
+        members.setdefault(int(roots[i]), []).append(int(i))
+    next_id = 1
+    for r, idx in sorted(members.items()):
+        if len(idx) < CAMPAIGN_MIN:
+            continue
+        who = {("b", int(buyer[i])) if buyer[i] >= 0 else ("row", i) for i in idx}
+        if len(who) >= CAMPAIGN_MIN:
+            cluster_id[idx] = next_id
+            authors[idx] = len(who)
+            next_id += 1
+    return cluster_id, authors
+
+
+def _serial(buyer: np.ndarray, item: np.ndarray, bad: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    reviews, items = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    mask = (buyer >= 0) & bad
+    if not mask.any():
+        return reviews, items
+    frame = pd.DataFrame({"buyer": buyer[mask], "item": item[mask]})
+    per = frame.groupby("buyer").agg(count=("item", "size"), items=("item", lambda s: s[s >= 0].nunique()))
+    has_items = (item >= 0).any()
+    serial = per[(per["count"] >= SERIAL_MIN) & ((per["items"] >= 2) | (not has_items))]
+    hit = mask & np.isin(buyer, serial.index.to_numpy())
+    reviews[hit] = serial.loc[buyer[hit], "count"].to_numpy()
+    items[hit] = serial.loc[buyer[hit], "items"].to_numpy()
+    return reviews, items
+
+
+def _bursts(item: np.ndarray, when: np.ndarray, bad: np.ndarray, n: int) -> np.ndarray:
+    """For each bad review of an item, the bad reviews of that item within ±BURST_HOURS/2 of it;
+    kept where that count reaches BURST_MIN (vectorised with one sort and two searchsorted)."""
+    out = np.zeros(n, dtype=np.int64)
+    mask = (item >= 0) & (when >= 0) & bad
+    if mask.sum() < BURST_MIN:
+        return out
+    idx = np.flatnonzero(mask)
+    half = BURST_HOURS * 3600 // 2
+    key = item[idx].astype(np.int64) * (1 << 40) + when[idx]
+    ordered = np.sort(key)
+    count = np.searchsorted(ordered, key + half, side="right") - np.searchsorted(ordered, key - half, side="left")
+    out[idx] = np.where(count >= BURST_MIN, count, 0)
+    return out

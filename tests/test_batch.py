@@ -1,0 +1,124 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.batch import Collector, Signals, signatures
+from pipeline.cli import main
+from pipeline.normalize import normalize_many
+
+CAMPAIGN = [
+    "这家店是骗子，东西全是假货，大家千万别买！！",
+    "这家店是骗子,东西全是假货,大家千万别买!!!",
+    "这家店是骗子 东西全是假货 大家千万别买😡",
+    "这家店是骗子，东西全都是假货，大家千万别买",
+    "這家店是騙子，東西全是假貨，大家千萬別買！",
+]
+
+
+def _collect(texts, buyers=None, items=None, dates=None, ratings=None):
+    sig, eligible = signatures(normalize_many(texts))
+    c = Collector()
+    c.add(sig, eligible, buyers, items, dates, ratings)
+    return c.finish()
+
+
+def test_signatures_ignore_punctuation_and_emoji():
+    sig, eligible = signatures(normalize_many(CAMPAIGN[:3] + ["太差了"]))
+    assert (sig[0] == sig[1]).all() and (sig[0] == sig[2]).all()
+    assert eligible.tolist() == [True, True, True, False]
+
+
+def test_campaign_across_five_buyers():
+    texts = CAMPAIGN + ["物流太慢了，等了一个星期才到货，包装也破了"]
+    s = _collect(texts, buyers=["a1", "b2", "c3", "d4", "e5", "f6"])
+    assert s.cluster_id.tolist() == [1, 1, 1, 1, 1, -1]
+    assert s.cluster_authors.tolist() == [5, 5, 5, 5, 5, 0]
+
+
+def test_same_buyer_repeating_is_not_a_campaign():
+    s = _collect(CAMPAIGN[:3], buyers=["same", "same", "same"])
+    assert s.cluster_id.tolist() == [-1, -1, -1]
+    # masked nicknames cannot tell buyers apart: rows count instead
+    assert _collect(CAMPAIGN[:3], buyers=["t***1", "t***1", "t***1"]).cluster_id.tolist() == [1, 1, 1]
+
+
+def test_serial_buyer_across_items():
+    texts = ["质量太差了用一天就坏", "衣服起球严重做工很差", "物流慢得要死等了十天", "还不错挺喜欢的东西"]
+    s = _collect(texts, buyers=["老王", "老王", "老王", "小李"], items=["杯子", "衣服", "台灯", "杯子"],
+                 ratings=[1, 1, 2, 5])
+    assert s.serial_reviews.tolist() == [3, 3, 3, 0]
+    assert s.serial_items.tolist() == [3, 3, 3, 0]
+    # on one item only, or with a good rating, it is not serial
+    assert _collect(texts[:3], buyers=["老王"] * 3, items=["杯子"] * 3).serial_reviews.tolist() == [0, 0, 0]
+    assert _collect(texts[:3], buyers=["老王"] * 3, items=["a", "b", "c"], ratings=[1, 5, 5]).serial_reviews.tolist() == [0, 0, 0]
+
+
+def test_burst_on_one_item():
+    dates = ["2024-06-01 10:00", "2024-06-01 10:30", "2024-06-01 11:00", "2024-06-01 12:00", "2024-06-01 15:00",
+             "2024-06-09 10:00"]
+    s = _collect(["差评内容第%d条很差" % i for i in range(6)], items=["杯子"] * 6, dates=dates)
+    assert s.burst.tolist() == [5, 5, 5, 5, 5, 0]
+    spread = [f"2024-06-{d:02d} 10:00" for d in range(1, 7)]
+    assert _collect(["差评内容第%d条很差" % i for i in range(6)], items=["杯子"] * 6, dates=spread).burst.tolist() == [0] * 6
+
+
+def test_noisy_or_score():
+    s = Signals(np.array([1, -1, -1, -1]), np.array([5, 0, 0, 0]), np.array([0, 3, 0, 0]), np.array([0, 2, 0, 0]),
+                np.array([0, 0, 6, 0]))
+    np.testing.assert_allclose(s.score(np.array([0.2, 0.6, 0.5, 0.5])), [0.8, 0.8, 0.65, 0.5])
+
+
+BATCH = pd.DataFrame(
+    [
+        *[(f"c{i}", f"买家{i}", "蓝牙耳机", "1", f"2024-06-01 1{i}:00", t) for i, t in enumerate(CAMPAIGN)],
+        ("m1", "王先生", "保温杯", "1", "2024-06-02 09:00", "给我返50块我就改好评，不然这个差评一直挂着，自己看着办"),
+        ("g1", "李女士", "电饭煲", "1", "2024-06-02 10:00", "收到就是坏的！！开机就黑屏，必须给我退款！！不退我就打12315！！"),
+        ("n1", "张阿姨", "连衣裙", "1", "2024-06-02 11:00", "第一次网购，不小心点错了给了差评，衣服挺好看的，怎么改啊"),
+        ("s1", "差评王", "台灯", "1", "2024-06-03 09:00", "垃圾店铺，都别买，骗子"),
+        ("s2", "差评王", "雨伞", "1", "2024-06-03 09:10", "黑店，大家不要买，全是骗人的"),
+        ("s3", "差评王", "拖鞋", "2", "2024-06-03 09:20", "千万别买这家的东西，无良商家"),
+    ],
+    columns=["评价编号", "买家昵称", "商品", "评分", "评价时间", "评价内容"],
+)
+
+
+@pytest.fixture(scope="module")
+def scored_batch(tmp_path_factory, shipped_model_path):
+    d = tmp_path_factory.mktemp("batch")
+    BATCH.to_csv(d / "in.csv", index=False, encoding="utf-8-sig")
+    assert main(["score", str(d / "in.csv"), "-o", str(d / "pred.csv"), "--model", str(shipped_model_path), "-q"]) == 0
+    assert main(["suspects", str(d / "pred.csv"), "-o", str(d / "sus.csv"), "-q"]) == 0
+    read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return read(d / "pred.csv").set_index("review_id"), read(d / "sus.csv")
+
+
+def test_batch_flags_and_evidence(scored_batch):
+    pred, _ = scored_batch
+    assert pred.index.tolist() == BATCH["评价编号"].tolist()  # every row, in order
+    campaign = pred.loc[[f"c{i}" for i in range(5)]]
+    assert set(campaign["cluster_id"]) == {"C1"}
+    assert (campaign["suspected_malicious"] == "true").all()
+    assert campaign["evidence"].str.contains("near-duplicate text from 5 buyers").all()
+    assert pred.loc["m1", "cause"] == "extortion" and pred.loc["m1", "suspected_malicious"] == "true"
+    assert "索要钱财 demands money「返50」" in pred.loc["m1", "evidence"] and "改好评" in pred.loc["m1", "evidence"]
+    assert pred.loc["g1", "cause"] == "product_quality" and pred.loc["g1", "suspected_malicious"] == "false"
+    assert pred.loc["n1", "cause"] == "novice_buyer" and pred.loc["n1", "suspected_malicious"] == "false"
+    assert "点错" in pred.loc["n1", "evidence"]
+    serial = pred.loc[["s1", "s2", "s3"]]
+    assert serial["evidence"].str.contains("买家差评王在本批留3条差评/3个商品").all()
+    assert (serial["suspected_malicious"] == "true").all()
+    assert float(serial.loc["s1", "malicious_score"]) > float(serial.loc["s1", "p_competitor_sabotage"])
+    assert pred.loc[pred["cluster_id"] == "", "cluster_id"].size == len(BATCH) - 5
+
+
+def test_appeal_export_groups_strongest_first(scored_batch):
+    pred, sus = scored_batch
+    assert set(sus["review_id"]) == set(pred.index[pred["suspected_malicious"] == "true"])
+    assert {"g1", "n1"}.isdisjoint(sus["review_id"])
+    groups = sus.groupby("group", sort=False)
+    kinds = dict(zip(sus["group"], sus["group_kind"]))
+    assert kinds["C1"] == "campaign" and kinds["B:差评王"] == "buyer"
+    assert groups.size()["C1"] == 5 and groups.size()["B:差评王"] == 3
+    strengths = sus.drop_duplicates("group")["group_strength"].astype(float).tolist()
+    assert strengths == sorted(strengths, reverse=True)
+    assert (sus.loc[sus["cause"] == "extortion", "what_to_do"] == "不要妥协，向平台投诉维权").all()
