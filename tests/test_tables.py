@@ -1,0 +1,173 @@
+"""Real exports in, Excel-safe CSV out, nothing lost: each case with a file made here."""
+
+import csv
+import io
+
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.score import PRED_COLUMNS
+from pipeline.tables import InputError, excel_safe, find_columns, open_table
+
+REVIEWS = ["质量太差了，用两天就坏", "快递太慢，等了一周", "第一次网购，点错了给了差评"]
+
+
+def run_score(tmp_path, src, model, *extra):
+    out = tmp_path / "out.csv"
+    code = main(["score", str(src), "-o", str(out), "--model", str(model), "-q", *extra])
+    return code, out
+
+
+def read_out(path, bom=True):
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") == bom
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+
+
+def test_gbk_export_with_chinese_headers(tmp_path, tiny_model_path):
+    src = tmp_path / "qianniu.csv"
+    pd.DataFrame({"评价编号": ["1001", "1002", "1003"], "评分": ["1", "差评", "3星"], "评价内容": REVIEWS}).to_csv(
+        src, index=False, encoding="gbk")
+    code, out = run_score(tmp_path, src, tiny_model_path)
+    assert code == 0
+    rows = read_out(out)
+    assert rows[0][:3] == ["评价编号", "评分", "评价内容"] and rows[0][3:] == PRED_COLUMNS
+    assert [r[0] for r in rows[1:]] == ["1001", "1002", "1003"]
+    assert [r[2] for r in rows[1:]] == REVIEWS
+    assert open_table(src).encoding == "gb18030"
+
+
+def test_utf8_bom_and_explicit_encoding(tmp_path, tiny_model_path):
+    src = tmp_path / "bom.csv"
+    src.write_text("review,id\n" + "\n".join(f"{t},{i}" for i, t in enumerate(REVIEWS)), encoding="utf-8-sig")
+    assert open_table(src).roles["text"] == "review"  # BOM not glued to the first header
+    code, out = run_score(tmp_path, src, tiny_model_path, "--no-bom")
+    assert code == 0
+    rows = read_out(out, bom=False)
+    assert [r[1] for r in rows[1:]] == ["0", "1", "2"] and [r[2] for r in rows[1:]] == ["0", "1", "2"]
+    # a wrong --encoding is a clear error naming the file
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("text\n质量很差\n".encode("gbk"))
+    with pytest.raises(InputError, match=r"gbk.csv: .*not decodable as utf-8"):
+        list(open_table(gbk, encoding="utf-8").chunks())
+
+
+def test_xlsx_input(tmp_path, tiny_model_path):
+    src = tmp_path / "jd.xlsx"
+    pd.DataFrame({"商品": ["杯子"] * 3, "评论内容": REVIEWS, "评分": [1, 2, 3]}).to_excel(src, index=False)
+    code, out = run_score(tmp_path, src, tiny_model_path)
+    assert code == 0
+    rows = read_out(out)
+    assert [r[1] for r in rows[1:]] == REVIEWS and [r[3] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_newlines_quotes_blank_rows_and_long_text(tmp_path, tiny_model_path):
+    long = "质量很差" * 2500  # 10,000 characters
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d", "e"],
+                          "text": ['第一行\n第二行，"引号"也在', "", "  ", long, "快递慢,\r\n还压坏了"]})
+    src = tmp_path / "messy.csv"
+    frame.to_csv(src, index=False)
+    code, out = run_score(tmp_path, src, tiny_model_path)
+    assert code == 0
+    rows = read_out(out)[1:]
+    assert [r[0] for r in rows] == ["a", "b", "c", "d", "e"]
+    assert rows[0][1] == '第一行\n第二行，"引号"也在' and rows[3][1] == long and rows[4][1] == "快递慢,\r\n还压坏了"
+    causes = [r[3] for r in rows]
+    assert causes[1] == causes[2] == "empty" and causes[3] not in ("empty", "")
+
+
+def test_formula_injection_escaped(tmp_path, tiny_model_path):
+    src = tmp_path / "evil.csv"
+    pd.DataFrame({"text": ['=HYPERLINK("http://x","点我")', "+1+1 太差", "@SUM(A1)", "\t=1", "正常评价"],
+                  "days": ["-3", "=2+3", "+1.5", "5", "-1e3"]}).to_csv(src, index=False)
+    code, out = run_score(tmp_path, src, tiny_model_path)
+    rows = read_out(out)[1:]
+    assert [r[0] for r in rows] == ["'=HYPERLINK(\"http://x\",\"点我\")", "'+1+1 太差", "'@SUM(A1)", "'\t=1", "正常评价"]
+    assert [r[1] for r in rows] == ["-3", "'=2+3", "+1.5", "5", "-1e3"]  # plain numbers stay numbers
+    assert excel_safe("\r=1") == "'\r=1" and excel_safe("-") == "'-"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "the file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64), "this is a PNG image, not a CSV file"),
+        (b"PK\x03\x04" + bytes(32), "a ZIP archive"),
+        (b"a,b\x00c\n1,2\n", "binary data"),
+        ("买家,评分\n张三,1\n".encode(), "no review text column found (columns seen: 买家, 评分)"),
+    ],
+)
+def test_bad_files_fail_in_one_line(tmp_path, tiny_model_path, capsys, content, message):
+    src = tmp_path / "upload.csv"
+    src.write_bytes(content)
+    code, out = run_score(tmp_path, src, tiny_model_path)
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert err.count("\n") == 1 and "upload.csv" in err and message in err and "Traceback" not in err
+
+
+def test_corrupt_model_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "model.joblib"
+    bad.write_bytes(b"not a pickle")
+    src = tmp_path / "r.csv"
+    src.write_text("text\n好\n", encoding="utf-8")
+    code, _ = run_score(tmp_path, src, bad)
+    err = capsys.readouterr().err
+    assert code == 2 and "model.joblib: not a reviewcause model" in err and err.count("\n") == 1
+
+
+def test_crash_leaves_no_half_written_csv(tmp_path, tiny_model_path, monkeypatch):
+    import pipeline.score as score
+
+    src = tmp_path / "r.csv"
+    pd.DataFrame({"text": REVIEWS * 4}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    out.write_text("previous result", encoding="utf-8")
+    calls = {"n": 0}
+    real = score.prediction_rows
+
+    def boom(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return real(*a, **k)
+
+    monkeypatch.setattr(score, "prediction_rows", boom)
+    with pytest.raises(RuntimeError):
+        score.score_file(src, out, model_path=tiny_model_path, chunksize=4, batch=False)
+    assert out.read_text(encoding="utf-8") == "previous result"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.csv")] == []
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_chunks_and_processes_keep_every_row_in_order(tmp_path, tiny_model_path, jobs):
+    texts = [f"{t}{i}" for i in range(37) for t in REVIEWS[:1]]
+    texts[5] = ""
+    src = tmp_path / "many.csv"
+    pd.DataFrame({"text": texts}).to_csv(src, index=False)
+    from pipeline.score import score_file
+
+    summary = score_file(src, tmp_path / "o.csv", model_path=tiny_model_path, chunksize=5, jobs=jobs)
+    rows = read_out(tmp_path / "o.csv")[1:]
+    assert summary["rows"] == 37 and [r[1] for r in rows] == [str(i) for i in range(1, 38)]
+    assert [r[0] for r in rows] == texts and rows[5][2] == "empty"
+
+
+def test_header_aliases_and_overrides():
+    roles = find_columns(["订单编号", "买家昵称", "宝贝名称", "评价时间", "初评内容", "商家回复", "星级"])
+    assert roles == {"text": "初评内容", "id": "订单编号", "rating": "星级", "buyer": "买家昵称", "item": "宝贝名称",
+                     "date": "评价时间", "reply": "商家回复"}
+    assert find_columns(["Review Text", "Order_ID"])["text"] == "Review Text"
+    assert find_columns(["正文", "x"], {"text": "正文"})["text"] == "正文"
+    with pytest.raises(InputError, match="no column named 'y'"):
+        find_columns(["正文"], {"text": "y"})
+
+
+def test_blank_lines_are_rows_with_row_number_ids(tmp_path, tiny_model_path):
+    src = tmp_path / "blank.csv"
+    src.write_text("id,text\n1,质量差\n\n3,快递慢\n,\n5,好\n", encoding="utf-8")
+    code, out = run_score(tmp_path, src, tiny_model_path)
+    rows = read_out(out)[1:]
+    assert code == 0 and [r[2] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert [r[3] for r in rows][1] == "empty" and [r[3] for r in rows][3] == "empty"
