@@ -18,7 +18,6 @@ codes for buyer and item, a timestamp), so a million-row file stays well under a
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,8 +61,10 @@ def signatures(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     for i in rows:
         s = sks[i]
         starts.append(len(hashes))
-        hashes.extend({zlib.crc32(s[j : j + 3].encode("utf-8")) for j in range(len(s) - 2)})
-    H = np.asarray(hashes, dtype=np.uint64)[:, None]
+        hashes.extend({hash(s[j : j + 3]) for j in range(len(s) - 2)})
+    # str hashes are salted per interpreter; every signature of one run comes from one process
+    # or from workers forked from it, which share the salt, so signatures stay comparable.
+    H = np.asarray(hashes, dtype=np.int64).view(np.uint64)[:, None]
     mixed = ((H * _A + _B) >> np.uint64(32)).astype(np.uint32)
     sig[rows] = np.minimum.reduceat(mixed, np.asarray(starts), axis=0)
     return sig, eligible
@@ -173,12 +174,14 @@ def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray) -> tupl
     for b in range(BANDS):
         first: dict[bytes, int] = {}
         band = np.ascontiguousarray(sig[rows, b * width : (b + 1) * width])
+        need = int(np.ceil(AGREEMENT * SIG_SIZE))
         for i, key in zip(rows, map(bytes, band)):
             j = first.setdefault(key, i)
-            if j != i and (sig[i] == sig[j]).mean() >= AGREEMENT:
-                ri, rj = root(i), root(j)
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
+            if j == i:
+                continue
+            ri, rj = root(i), root(j)
+            if ri != rj and np.count_nonzero(sig[i] == sig[j]) >= need:
+                parent[max(ri, rj)] = min(ri, rj)
     roots = np.array([root(i) for i in range(n)]) if n else np.zeros(0, dtype=np.int64)
     cluster_id = np.full(n, -1, dtype=np.int64)
     authors = np.zeros(n, dtype=np.int64)

@@ -20,6 +20,13 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
+try:  # the regex parser, to find the characters each cue can start with
+    import re._constants as _c
+    import re._parser as _parser
+except ImportError:  # Python < 3.11
+    import sre_constants as _c  # type: ignore[no-redef]
+    import sre_parse as _parser  # type: ignore[no-redef]
+
 
 @dataclass(frozen=True)
 class Cue:
@@ -127,9 +134,55 @@ FEATURE_NAMES: tuple[str, ...] = CUE_NAMES + SHAPE_NAMES
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+def _first_chars(items) -> set[str] | None:
+    """Characters a parsed regex sequence can start with; None when that set is unbounded."""
+    out: set[str] = set()
+    for op, av in items:
+        if op is _c.LITERAL:
+            return out | {chr(av)}
+        if op is _c.IN:
+            for o, a in av:
+                if o is _c.LITERAL:
+                    out.add(chr(a))
+                elif o is _c.RANGE and a[1] - a[0] <= 3000:
+                    out.update(map(chr, range(a[0], a[1] + 1)))
+                else:
+                    return None
+            return out
+        if op is _c.SUBPATTERN or op is _c.BRANCH:
+            for alt in ([av[-1]] if op is _c.SUBPATTERN else av[1]):
+                f = _first_chars(alt)
+                if f is None:
+                    return None
+                out |= f
+            return out
+        if op is _c.MAX_REPEAT or op is _c.MIN_REPEAT:
+            f = _first_chars(av[2])
+            if f is None:
+                return None
+            out |= f
+            if av[0] > 0:
+                return out
+            continue
+        if op in (_c.ASSERT, _c.ASSERT_NOT, _c.AT):
+            continue
+        return None
+    return None
+
+
 @lru_cache(maxsize=None)
 def _one_regex() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?P<{c.name}>{c.pattern})" for c in CUES), re.I)
+    """All cues as one alternation of named groups, behind a lookahead of the characters any cue
+    can start with: positions that start no cue (most of them) fail at once."""
+    body = "|".join(f"(?P<{c.name}>{c.pattern})" for c in CUES)
+    starts: set[str] = set()
+    for c in CUES:
+        f = _first_chars(_parser.parse(c.pattern, re.I))
+        if f is None:
+            return re.compile(body, re.I)
+        starts |= f
+    lead = "".join(re.escape(ch) for ch in sorted(starts))
+    return re.compile(f"(?=[{lead}])(?:{body})", re.I)
 
 
 def match_cues(text: str) -> dict[str, list[str]]:

@@ -35,6 +35,9 @@ PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr",
     f"p_{c}" for c in CAUSE_IDS
 ]
 
+#: prediction columns that never hold user text (review_id and evidence quote the input)
+TRUSTED_COLUMNS = frozenset(PRED_COLUMNS) - {"review_id", "evidence"}
+
 _MAL_IDX = np.array([CAUSE_IDS.index(c) for c in CAUSE_IDS if c in MALICIOUS])
 
 
@@ -185,6 +188,9 @@ def prediction_rows(s: Scored, ids: list[str], signals: Signals | None = None, o
         part = Signals(*(getattr(signals, f)[offset : offset + len(ids)] for f in Signals.__dataclass_fields__))
         score = part.score(score)
     malicious = np.isin(s.primary, list(MALICIOUS)) | (score >= FLAG_AT)
+    probs = np.char.mod("%.4f", s.proba).tolist()
+    conf = np.char.mod("%.4f", s.confidence).tolist()
+    scores = np.char.mod("%.4f", score).tolist()
     for i in range(len(ids)):
         cause = s.primary[i]
         info = BY_ID.get(cause)
@@ -198,9 +204,8 @@ def prediction_rows(s: Scored, ids: list[str], signals: Signals | None = None, o
             cluster = f"C{part.cluster_id[i]}" if part.cluster_id[i] >= 0 else ""
         yield [
             ids[i], cause, info.zh if info else ("无法判断" if cause == UNCERTAIN else "空评价"),
-            f"{s.confidence[i]:.4f}", SEP.join(on), info.dsr if info else "", info.remedy if info else "",
-            "true" if malicious[i] and cause != EMPTY else "false", f"{score[i]:.4f}", cluster, evidence,
-            *(f"{p:.4f}" for p in s.proba[i]),
+            conf[i], SEP.join(on), info.dsr if info else "", info.remedy if info else "",
+            "true" if malicious[i] and cause != EMPTY else "false", scores[i], cluster, evidence, *probs[i],
         ]
 
 
@@ -268,9 +273,11 @@ def score_file(
         return chunk[roles[role]].tolist() if roles[role] else None
 
     def emit(out, base, rows):
+        joined = []
         for b, p in zip(base, rows):
             summary["suspected"] += p[7] == "true"
-            out.rows([[*b, *p]])
+            joined.append([*b, *p])
+        out.rows(joined)
 
     try:
         payloads = (_payload(chunk, roles) for chunk in table.chunks())
@@ -282,7 +289,7 @@ def score_file(
         else:
             pairs = ((score_texts(model, t, np.asarray(r, dtype=float), batch), (c, ids, r)) for t, r, c, ids in payloads)
         with atomic_csv(dst, bom=bom) as out, tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
-            out.header(keep + PRED_COLUMNS)
+            out.header(keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS)
             staged: list[Path] = []
             for s, (chunk, ids, ratings) in pairs:
                 base = chunk[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in ids]

@@ -205,18 +205,26 @@ def excel_safe(value: object) -> str:
 
 
 class CsvOut:
-    """Rows written through ``csv.writer`` with formula escaping."""
+    """Rows written through ``csv.writer`` with formula escaping.
+
+    ``header(columns, trusted=...)`` names columns this program fills from fixed vocabularies
+    and numbers (never user text); they skip the escaping check, every other cell is escaped."""
 
     def __init__(self, fh, escape: bool = True):
         self._w = csv.writer(fh, lineterminator="\r\n")
         self._escape = escape
+        self._cols: list[int] = []
 
-    def header(self, columns: list[str]) -> None:
-        self._w.writerow(columns)
+    def header(self, columns: list[str], trusted: frozenset[str] | set[str] = frozenset()) -> None:
+        self._cols = [i for i, c in enumerate(columns) if c not in trusted]
+        self._w.writerow([excel_safe(c) for c in columns] if self._escape else columns)
 
     def rows(self, rows) -> None:
         if self._escape:
-            rows = ([excel_safe(v) for v in row] for row in rows)
+            rows = list(rows)
+            for row in rows:
+                for k in self._cols:
+                    row[k] = excel_safe(row[k])
         self._w.writerows(rows)
 
 

@@ -9,6 +9,8 @@ from pipeline.taxonomy import CAUSE_IDS, UNCERTAIN
 
 def test_analyze_words_bigrams_and_chars():
     assert analyze("色差太大") == ["色差", "太", "大", "色差 太", "太 大", "#色差", "#差太", "#太大", "#色差太", "#差太大"]
+    assert analyze("色差太大", chars=(2,)) == ["色差", "太", "大", "色差 太", "太 大", "#色差", "#差太", "#太大"]
+    assert analyze("色差", chars=()) == ["色差"]
 
 
 def test_pickle_round_trip(tiny_model, tmp_path):
@@ -56,3 +58,17 @@ def test_unseen_cause_never_predicted():
     Y[3:, 3] = 1
     clf = CauseClassifier(threshold_folds=2).fit(X, Y)
     assert clf.predict_proba(X)[:, CAUSE_IDS.index("prank")].max() < 1e-6
+
+
+def test_fast_tfidf_equals_sklearn(fixture_frame):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.model import TfidfFeatures
+    from pipeline.normalize import normalize_many
+
+    texts = normalize_many(fixture_frame["text"]) + ["没见过的词语组合", "", "色差色差色差 色差"]
+    fast = TfidfFeatures(analyzer=analyze, sublinear_tf=True, min_df=1, dtype=np.float32).fit(texts[:20])
+    ref = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, min_df=1, dtype=np.float32).fit(texts[:20])
+    a, b = fast.transform(texts), ref.transform(texts)
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a.toarray(), b.toarray())
