@@ -55,5 +55,8 @@ test: $(STAMP) ## run the test suite
 ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=… to change)
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(PORT)
 
+bench: $(MODEL) ## benchmark I/O, normalise, segment and scoring at 10k/100k/1M rows (SIZES=…); figures to bench/
+	$(PY) bench/bench.py --jobs $(JOBS) $(if $(SIZES),--sizes $(SIZES))
+
 clean: ## remove the virtualenv, caches and trained model (keeps mlflow.db)
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis $(MODEL) models/reviewcause.json

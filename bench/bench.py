@@ -1,0 +1,240 @@
+"""Benchmark for ``make bench``: where scoring time goes, measured on this machine.
+
+For each size N (default 10k, 100k, 1M reviews sampled with replacement from
+``data/raw/online_shopping_neg.csv``) it runs, each in a fresh process so that peak RSS is the
+stage's own:
+
+* ``io``        — read the CSV in chunks and write it back with the scorer's writer (the floor);
+* ``normalize`` — normalisation alone, on texts already in memory;
+* ``segment``   — segmentation alone (on normalised texts), for the default backend and jieba;
+* ``score``     — ``score_file`` end to end (read, normalise, segment, features, model, batch
+                  signals, write), with 1 process and with ``--jobs`` processes;
+* ``load``      — loading the model.
+
+It prints a table, writes ``bench/results.json`` and ``bench/results.md``, and logs the figures
+to the MLflow experiment ``reviewcause-bench``.
+
+    python bench/bench.py --sizes 10000 100000 1000000 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest child (MB; Linux reports KB)."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return round(me, 1), round(kids, 1)
+
+
+def make_input(n: int, path: Path) -> Path:
+    import numpy as np
+    import pandas as pd
+
+    if path.exists():
+        return path
+    corpus = pd.read_csv(ROOT / "data" / "raw" / "online_shopping_neg.csv", dtype=str)
+    rng = np.random.default_rng(n)
+    pick = corpus.iloc[rng.integers(0, len(corpus), n)]
+    frame = pd.DataFrame({"id": [f"r{i:07d}" for i in range(n)], "category": pick["category"].to_numpy(),
+                          "text": pick["text"].to_numpy()})
+    tmp = path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def _texts(path: Path) -> list[str]:
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str, keep_default_na=False)["text"].tolist()
+
+
+def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
+    """Run one stage in this process and return its figures."""
+    from pipeline.segment import use_backend
+
+    use_backend(backend)
+    size = path.stat().st_size
+    if name == "io":
+        from pipeline.tables import atomic_csv, open_table
+
+        t0 = time.perf_counter()
+        table = open_table(path)
+        rows = 0
+        with atomic_csv(path.with_suffix(".io.csv")) as out:
+            out.header(table.columns)
+            for chunk in table.chunks():
+                out.rows(chunk.to_numpy(dtype=object).tolist())
+                rows += len(chunk)
+        seconds = time.perf_counter() - t0
+        path.with_suffix(".io.csv").unlink()
+    elif name in ("normalize", "segment"):
+        from pipeline.normalize import normalize_many
+        from pipeline.segment import segment
+
+        texts = _texts(path)
+        rows = len(texts)
+        if name == "normalize":
+            t0 = time.perf_counter()
+            normalize_many(texts)
+        else:
+            norm = normalize_many(texts)
+            segment(norm[0])  # build the dictionary before timing
+            t0 = time.perf_counter()
+            for t in norm:
+                segment(t)
+        seconds = time.perf_counter() - t0
+    elif name == "score":
+        from pipeline.score import score_file
+
+        t0 = time.perf_counter()
+        summary = score_file(path, path.with_suffix(".pred.csv"), model_path=model, jobs=jobs)
+        seconds = time.perf_counter() - t0
+        rows = summary["rows"]
+        path.with_suffix(".pred.csv").unlink()
+    elif name == "load":
+        from pipeline.score import load_model
+
+        t0 = time.perf_counter()
+        load_model(model)
+        seconds = time.perf_counter() - t0
+        rows = 0
+    else:
+        raise SystemExit(f"unknown stage {name}")
+    me, kids = peak_rss_mb()
+    return {"stage": name, "rows": rows, "seconds": round(seconds, 3),
+            "reviews_per_s": round(rows / seconds) if rows else None,
+            "mb_per_s": round(size / 1e6 / seconds, 2) if rows else None,
+            "peak_rss_mb": me, "peak_rss_worker_mb": kids, "jobs": jobs, "backend": backend}
+
+
+def run_stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__)), "--stage", name, "--input", str(path), "--model", str(model),
+         "--jobs", str(jobs), "--backend", backend],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    from pipeline.segment import DEFAULT_BACKEND
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--model", default=str(ROOT / "models" / "reviewcause.joblib"))
+    p.add_argument("--backend", default=DEFAULT_BACKEND)
+    p.add_argument("--stage", help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.add_argument("--no-mlflow", action="store_true", help="do not log the figures to MLflow")
+    args = p.parse_args()
+    if args.stage:
+        print(json.dumps(stage(args.stage, Path(args.input), Path(args.model), args.jobs, args.backend)))
+        return 0
+    model = Path(args.model)
+    if not model.exists():
+        raise SystemExit(f"{model}: no model; run 'make train' first")
+    data_dir = ROOT / ".cache" / "bench"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in args.sizes:
+        path = make_input(n, data_dir / f"reviews_{n}.csv")
+        plan = [("io", 1, args.backend), ("normalize", 1, args.backend), ("segment", 1, args.backend),
+                ("segment", 1, "jieba"), ("score", 1, args.backend), ("score", args.jobs, args.backend)]
+        if n == args.sizes[0]:
+            plan.append(("load", 1, args.backend))
+        for name, jobs, backend in plan:
+            if name == "segment" and backend == "jieba" and n > 100_000:
+                continue  # the reference backend is slow; 100k rows tell its speed
+            r = run_stage(name, path, model, jobs, backend) | {"n": n}
+            results.append(r)
+            print(f"{n:>9} {name:9} jobs={jobs} {backend:6} {r['seconds']:>8.2f}s {r['reviews_per_s'] or '':>8} rev/s "
+                  f"{r['mb_per_s'] or '':>6} MB/s  RSS {r['peak_rss_mb']:.0f} MB (workers {r['peak_rss_worker_mb']:.0f} MB)",
+                  flush=True)
+    summary = summarise(results, args)
+    out_json = HERE / "results.json"
+    out_json.write_text(json.dumps({"machine": machine(), "results": results, "summary": summary}, indent=1), encoding="utf-8")
+    (HERE / "results.md").write_text(markdown(results, summary), encoding="utf-8")
+    print(json.dumps(summary, indent=1))
+    if not args.no_mlflow:
+        log_mlflow(results, summary, args)
+    return 0
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def summarise(results: list[dict], args) -> dict:
+    out = {}
+    for n in args.sizes:
+        get = {(r["stage"], r["jobs"], r["backend"]): r for r in results if r["n"] == n}
+        seg = get[("segment", 1, args.backend)]["reviews_per_s"]
+        e1 = get[("score", 1, args.backend)]["reviews_per_s"]
+        ej = get[("score", args.jobs, args.backend)]
+        out[str(n)] = {
+            "segment_per_s": seg, "score_1_process_per_s": e1, f"score_{args.jobs}_processes_per_s": ej["reviews_per_s"],
+            "ratio_score_to_segment_1_process": round(e1 / seg, 3),
+            f"ratio_score_{args.jobs}_processes_to_segment_{args.jobs}_cores": round(ej["reviews_per_s"] / (seg * args.jobs), 3),
+            "peak_rss_mb": max(ej["peak_rss_mb"], ej["peak_rss_worker_mb"]),
+        }
+    loads = [r for r in results if r["stage"] == "load"]
+    if loads:
+        out["model_load_s"] = loads[0]["seconds"]
+    return out
+
+
+def markdown(results: list[dict], summary: dict) -> str:
+    m = machine()
+    lines = [f"# make bench — {m['date']}, Python {m['python']}, {m['cpus']} CPUs", "",
+             "| rows | stage | jobs | backend | seconds | reviews/s | MB/s | peak RSS MB (main / workers) |",
+             "|---:|---|---:|---|---:|---:|---:|---|"]
+    for r in results:
+        lines.append(f"| {r['n']:,} | {r['stage']} | {r['jobs']} | {r['backend']} | {r['seconds']:.2f} | "
+                     f"{r['reviews_per_s'] or '—'} | {r['mb_per_s'] or '—'} | {r['peak_rss_mb']:.0f} / {r['peak_rss_worker_mb']:.0f} |")
+    lines += ["", "```json", json.dumps(summary, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def log_mlflow(results: list[dict], summary: dict, args) -> None:
+    import mlflow
+
+    from pipeline.train import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment("reviewcause-bench")
+    with mlflow.start_run(run_name=f"bench {time.strftime('%Y-%m-%d %H:%M')}"):
+        mlflow.log_params({"sizes": " ".join(map(str, args.sizes)), "jobs": args.jobs, "backend": args.backend} | machine())
+        for r in results:
+            key = f"{r['stage']}_{r['backend']}_j{r['jobs']}_n{r['n']}"
+            if r["reviews_per_s"]:
+                mlflow.log_metric(f"{key}_reviews_per_s", r["reviews_per_s"])
+            mlflow.log_metric(f"{key}_peak_rss_mb", max(r["peak_rss_mb"], r["peak_rss_worker_mb"]))
+        for n, s in summary.items():
+            if isinstance(s, dict):
+                mlflow.log_metrics({f"{k}_n{n}": float(v) for k, v in s.items() if v is not None})
+        if "model_load_s" in summary:
+            mlflow.log_metric("model_load_s", summary["model_load_s"])
+        mlflow.log_artifact(str(HERE / "results.md"))
+        mlflow.log_artifact(str(HERE / "results.json"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
