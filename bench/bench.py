@@ -68,6 +68,10 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
     """Run one stage in this process and return its figures."""
     from pipeline.segment import use_backend
 
+    if name == "generate":
+        make_input(int(path.stem.rsplit("_", 1)[-1]), path)
+        return {"stage": name}
+
     use_backend(backend)
     size = path.stat().st_size
     if name == "io":
@@ -154,7 +158,10 @@ def main() -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for n in args.sizes:
-        path = make_input(n, data_dir / f"reviews_{n}.csv")
+        path = data_dir / f"reviews_{n}.csv"
+        # generated in a child process: ru_maxrss survives fork+exec on Linux, so every stage
+        # started from a parent that had held the big frame would report the parent's peak
+        run_stage("generate", path, model, 1, args.backend)
         plan = [("io", 1, args.backend), ("normalize", 1, args.backend), ("segment", 1, args.backend),
                 ("segment", 1, "jieba"), ("score", 1, args.backend), ("score", args.jobs, args.backend)]
         if n == args.sizes[0]:
@@ -216,10 +223,9 @@ def markdown(results: list[dict], summary: dict) -> str:
 def log_mlflow(results: list[dict], summary: dict, args) -> None:
     import mlflow
 
-    from pipeline.train import tracking_uri
+    from pipeline.train import use_experiment
 
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment("reviewcause-bench")
+    use_experiment("reviewcause-bench")
     with mlflow.start_run(run_name=f"bench {time.strftime('%Y-%m-%d %H:%M')}"):
         mlflow.log_params({"sizes": " ".join(map(str, args.sizes)), "jobs": args.jobs, "backend": args.backend} | machine())
         for r in results:

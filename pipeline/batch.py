@@ -36,6 +36,13 @@ WEIGHTS = {"campaign": 0.75, "serial": 0.5, "burst": 0.3}
 #: a review is suspected malicious when its primary cause is 7/8 or its score reaches this
 FLAG_AT = 0.8
 
+def flag_malicious(primary: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """``suspected_malicious``: the primary cause is 7/8, or the malicious score reaches FLAG_AT."""
+    from pipeline.taxonomy import MALICIOUS
+
+    return np.isin(np.asarray(primary, dtype=object), list(MALICIOUS)) | (np.asarray(score) >= FLAG_AT)
+
+
 _SKELETON = re.compile(r"[^\u3400-\u9fffA-Za-z]+")
 _rng = np.random.default_rng(20240601)
 _A = (_rng.integers(1, 2**63, SIG_SIZE, dtype=np.uint64) | np.uint64(1)).astype(np.uint64)

@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from pipeline.batch import FLAG_AT, Collector, Signals, signatures
+from pipeline.batch import Collector, Signals, flag_malicious, signatures
 from pipeline.cues import BY_NAME, CUES, match_cues
 from pipeline.model import predict_features
 from pipeline.normalize import normalize_many
@@ -187,7 +187,7 @@ def prediction_rows(s: Scored, ids: list[str], signals: Signals | None = None, o
     if signals is not None:
         part = Signals(*(getattr(signals, f)[offset : offset + len(ids)] for f in Signals.__dataclass_fields__))
         score = part.score(score)
-    malicious = np.isin(s.primary, list(MALICIOUS)) | (score >= FLAG_AT)
+    malicious = flag_malicious(s.primary, score)
     probs = np.char.mod("%.4f", s.proba).tolist()
     conf = np.char.mod("%.4f", s.confidence).tolist()
     scores = np.char.mod("%.4f", score).tolist()

@@ -31,12 +31,13 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline import __version__
 from pipeline.data import indicator, load_labelled, primary_index
-from pipeline.evaluate import metrics, plot_confusion, primary_confusion, report
+from pipeline.batch import flag_malicious
+from pipeline.evaluate import malicious_flags, metrics, plot_confusion, primary_confusion, report
 from pipeline.model import DEFAULT_PARAMS, _strata, build, predict
 from pipeline.normalize import normalize
 from pipeline.paths import DEFAULT_MODEL, ROOT
 from pipeline.segment import current_backend
-from pipeline.taxonomy import CAUSE_IDS
+from pipeline.taxonomy import CAUSE_IDS, MALICIOUS
 
 DEFAULT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"
 EXPERIMENT = "reviewcause"
@@ -47,6 +48,20 @@ EVALUATED_SOURCES = ("real", "constructed")
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def use_experiment(name: str) -> None:
+    """Select (creating if needed) an experiment whose artefacts live beside the sqlite store —
+    ``sqlite:///dir/mlflow.db`` → ``dir/mlartifacts`` — rather than in ``./mlruns`` of whatever
+    directory the command runs in."""
+    import mlflow
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
+        root = Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts"
+        mlflow.create_experiment(name, artifact_location=root.as_uri())
+    mlflow.set_experiment(name)
 
 
 def text_key(text: str) -> str:
@@ -119,6 +134,14 @@ def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int =
     slices.loc["all→traditional (s2twp)"] = pd.Series(
         {"n": m_trad["n"], "macro_f1": m_trad["macro_f1"], "primary_accuracy": m_trad["primary_accuracy"]}
     )
+    # the flag exactly as scoring sets it (before batch signals, which labelled data lacks)
+    mal = [CAUSE_IDS.index(c) for c in sorted(MALICIOUS)]
+    truth = malicious_flags(Y, prim_true)
+    for name, mask in (("", np.ones(len(ev), bool)), ("real_", (ev["source"] == "real").to_numpy())):
+        flag = flag_malicious(primary, P[:, mal].max(axis=1))[mask]
+        tp = float((flag & truth[mask]).sum())
+        m[f"{name}suspected_precision"] = tp / flag.sum() if flag.sum() else 0.0
+        m[f"{name}suspected_recall"] = tp / truth[mask].sum() if truth[mask].sum() else 0.0
     m["script_invariance"] = invariance
     m["traditional_macro_f1"] = m_trad["macro_f1"]
     m["traditional_primary_accuracy"] = m_trad["primary_accuracy"]
@@ -204,8 +227,7 @@ def run(
     logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
     params = {**DEFAULT_PARAMS, **(params or {})}
     frame = load_labelled() if frame is None else frame
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    use_experiment(EXPERIMENT)
     counts = frame["source"].value_counts().to_dict()
     with mlflow.start_run(run_name=run_name) as active:
         mlflow.log_params(params | {"folds": folds, "segmenter": current_backend()} | {f"n_{k}": v for k, v in counts.items()})
