@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its test tools
 
+data/authored.jsonl: data/authoring/authored_source.py | $(STAMP)
+	$(PY) data/authoring/authored_source.py $@
+
 $(MODEL): $(STAMP) $(TRAIN_INPUTS)
 	$(PY) -m pipeline train
 

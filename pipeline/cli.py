@@ -89,7 +89,7 @@ def cmd_evaluate(args) -> int:
         from pipeline.data import load_labelled
         from pipeline.train import run
 
-        result = run(_parse_params(args.param), frame=load_labelled(), model_path=None, folds=args.folds,
+        result = run(_parse_params(args.param), frame=load_labelled(authored=not args.no_authored), model_path=None, folds=args.folds,
                      run_name=args.run_name, log=lambda m: _say(args, m))
         print(result["slices"].round(4).to_string())
         print(json.dumps({k: round(v, 4) for k, v in result["metrics"].items()}, indent=1))
@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labelled", nargs="?", help="CSV with a labels column (and text, or ids of the shipped corpus)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file (with a labelled CSV)")
     p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE (cross-validation)")
+    p.add_argument("--no-authored", action="store_true", help="cross-validate without data/authored.jsonl")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--run-name", help="MLflow run name")
     p.add_argument("-q", "--quiet", action="store_true")
