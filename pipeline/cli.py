@@ -28,13 +28,13 @@ def _say(args, msg: str) -> None:
 
 
 def _parse_params(pairs: list[str]) -> dict[str, object]:
+    from pipeline.model import DEFAULT_PARAMS
+
     params: dict[str, object] = {}
     for pair in pairs:
         if "=" not in pair:
             raise InputError(f"--param {pair!r}: expected KEY=VALUE")
         key, value = pair.split("=", 1)
-        from pipeline.model import DEFAULT_PARAMS
-
         if key not in DEFAULT_PARAMS:
             raise InputError(f"--param {key}: unknown parameter; known: {', '.join(DEFAULT_PARAMS)}")
         default = DEFAULT_PARAMS[key]

@@ -7,7 +7,6 @@ kept as rows with ``cause=empty``.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import tempfile
@@ -25,7 +24,7 @@ from pipeline.cues import BY_NAME, CUES, match_cues
 from pipeline.model import predict_features
 from pipeline.normalize import normalize_many
 from pipeline.paths import DEFAULT_MODEL
-from pipeline.tables import InputError, Table, atomic_csv, open_table
+from pipeline.tables import InputError, atomic_csv, open_table
 from pipeline.taxonomy import BUYER_SIDE, BY_ID, CAUSE_IDS, EMPTY, MALICIOUS, SEP, UNCERTAIN
 
 ORDER_CAUSES = frozenset(c for c in CAUSE_IDS if c not in BUYER_SIDE)
@@ -231,10 +230,6 @@ def _cached_model(path: str, mtime: float):
     return load_model(path)
 
 
-def default_jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 def score_file(
     src: Path | str,
     dst: Path | str,
@@ -359,11 +354,3 @@ def _progress(enabled: bool):
     from tqdm import tqdm
 
     return tqdm(unit=" rows", unit_scale=True, desc="scoring", leave=False)
-
-
-def read_predictions(path: Path | str) -> pd.DataFrame:
-    """Read a predictions CSV back (strings; ``'``-escaped cells are left escaped)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-
-__all__ = ["PRED_COLUMNS", "Table", "load_model", "parse_rating", "score_file", "score_texts", "read_predictions"]

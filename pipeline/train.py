@@ -199,6 +199,8 @@ def _write_artifacts(cv: CVResult, out: Path) -> None:
     oof["labels"] = oof["labels"].map("|".join)
     oof.to_csv(out / "oof_predictions.csv", index=False)
     (out / "cv_metrics.json").write_text(json.dumps(cv.metrics, indent=2), encoding="utf-8")
+    fold_thresholds = [dict(zip(CAUSE_IDS, t)) for t in cv.per_fold_thresholds]
+    (out / "fold_thresholds.json").write_text(json.dumps(fold_thresholds, indent=2), encoding="utf-8")
 
 
 def pip_requirements() -> list[str]:

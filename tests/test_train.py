@@ -9,7 +9,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import TINY_PARAMS
-from pipeline.score import read_predictions, score_file
+from pipeline.report import read_predictions
+from pipeline.score import score_file
 from pipeline.train import ALIAS, REGISTERED_MODEL, run
 from pipeline.taxonomy import CAUSE_IDS
 
@@ -45,7 +46,7 @@ def test_train_tracks_run_and_registers_model(fixture_frame, tmp_path, tracking)
     src = tmp_path / "in.csv"
     pd.DataFrame({"评价内容": ["快递太慢了，等了一个星期", "返我50块就改好评，不然一直差评"]}).to_csv(src, index=False)
     score_file(src, tmp_path / "out.csv", model_path=model_path)
-    out = read_predictions(tmp_path / "out.csv")
+    out, _ = read_predictions(tmp_path / "out.csv")
     assert out["review_id"].tolist() == ["1", "2"]
     assert out["cause"].tolist() == ["stockout_logistics", "extortion"]
     assert out["suspected_malicious"].tolist() == ["false", "true"]
