@@ -14,7 +14,7 @@ PORT   ?= 5000
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 TRAIN_INPUTS := data/raw/labels_dev.csv data/raw/constructed_dev.jsonl data/raw/online_shopping_neg.csv \
-                $(wildcard data/authored.jsonl) data/userdict.txt \
+                data/raw/jd_aircon.csv $(wildcard data/authored.jsonl data/jd_labels.csv) data/userdict.txt \
                 pipeline/model.py pipeline/cues.py pipeline/normalize.py pipeline/segment.py \
                 pipeline/train.py pipeline/data.py pipeline/taxonomy.py
 

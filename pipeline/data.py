@@ -2,8 +2,10 @@
 
 Every labelled frame has the columns ``id, text, labels (list of cause ids), primary, source,
 script``. ``source`` is ``real`` (labels_dev: real reviews), ``constructed`` (constructed_dev:
-written for the project) or ``authored`` (data/authored.jsonl: written by this project's
-engineers by the labelling guide; used for training only, never for reported figures).
+written for the project), ``appliance`` (data/jd_labels.csv: real JD air-conditioner reviews
+rated 1–3, labelled by this project's engineers by the guide) or ``authored``
+(data/authored.jsonl: written by this project's engineers; used for training only, never for
+reported figures).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pipeline.taxonomy import CAUSE_IDS, NONE, parse_labels
 
 COLUMNS = ["id", "text", "labels", "primary", "source", "script"]
 AUTHORED = DATA / "authored.jsonl"
+APPLIANCE = DATA / "jd_labels.csv"
 CORPUS = RAW / "online_shopping_neg.csv"
+JD_CORPUS = RAW / "jd_aircon.csv"
 
 
 def _script(texts: pd.Series) -> pd.Series:
@@ -55,7 +59,7 @@ def attach_texts(labels: pd.DataFrame, corpus: Path = CORPUS, where: str = "labe
     return merged
 
 
-def read_labelled_csv(path: Path, source: str = "real") -> pd.DataFrame:
+def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -> pd.DataFrame:
     """A user's labelled CSV: ``labels`` (``|``-separated ids, or ``none``) and either ``text``
     or an ``id`` found in the shipped corpus; ``primary`` is optional (first label otherwise)."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -64,7 +68,7 @@ def read_labelled_csv(path: Path, source: str = "real") -> pd.DataFrame:
     if "id" not in df.columns:
         df.insert(0, "id", [f"row{i + 1}" for i in range(len(df))])
     if "text" not in df.columns:
-        df = attach_texts(df, where=str(path))
+        df = attach_texts(df, corpus=corpus, where=str(path))
     for i, value in enumerate(df["labels"], start=2):
         try:
             parse_labels(value)
@@ -80,6 +84,8 @@ def load_labelled(raw: Path = RAW, authored: bool = True) -> pd.DataFrame:
         read_labelled_csv(raw / "labels_dev.csv", "real"),
         read_jsonl(raw / "constructed_dev.jsonl", "constructed"),
     ]
+    if APPLIANCE.exists():
+        frames.append(read_labelled_csv(APPLIANCE, "appliance", corpus=raw / "jd_aircon.csv"))
     if authored and AUTHORED.exists():
         frames.append(read_jsonl(AUTHORED, "authored"))
     return pd.concat(frames, ignore_index=True)

@@ -6,6 +6,7 @@
   cue), zero-width characters, stray BOMs, control characters, runs of whitespace;
 * runs of one character longer than three are cut to three (``哈哈哈哈哈`` keeps its meaning as
   ``哈哈哈``, and ``！！！`` survives as ``!!!``); emoji are kept;
+* variants: a few regional/IME variant phrases are folded (想像 → 想象, 什幺 → 什么);
 * script: traditional → simplified with OpenCC ``tw2sp`` (Taiwan vocabulary too: 軟體 → 软件),
   **only when the text contains a character that cannot be simplified Chinese** — one that is
   outside GB2312 and that OpenCC would change. Text that is already simplified is left alone, so
@@ -40,6 +41,14 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"(.)\1{3,}", re.S)
+
+#: Regional and input-method variants folded to the mainland form after the script step, so a
+#: review reads the same whether it was written in simplified or converted from traditional
+#: (Taiwan's 想像 survives tw2sp; 什幺 is a common IME slip for 什么 that s2t→t2s turns into 什么).
+VARIANT_PHRASES = {
+    "想像": "想象", "什幺": "什么", "怎幺": "怎么", "这幺": "这么", "那幺": "那么", "多幺": "多么", "要幺": "要么",
+}
+_VARIANTS = re.compile("|".join(map(re.escape, VARIANT_PHRASES)))
 
 # CJK Unified Ideographs and Extension A: the characters OpenCC can map.
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
@@ -105,6 +114,7 @@ def normalize(text: object) -> str:
     text = unicodedata.normalize("NFKC", text[: MAX_CHARS * 2])
     text = strip_noise(text)
     text = to_simplified(text)
+    text = _VARIANTS.sub(lambda m: VARIANT_PHRASES[m.group()], text)
     text = _RUNS.sub(r"\1\1\1", text)
     # NFKC again: OpenCC output is already NFKC in practice; this keeps normalize idempotent.
     return unicodedata.normalize("NFKC", text)[:MAX_CHARS].strip()

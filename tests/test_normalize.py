@@ -13,6 +13,9 @@ from pipeline.normalize import MAX_CHARS, is_traditional, normalize, normalize_m
         ("這個軟體很好用，萬一壞了怎麼辦", "这个软件很好用,万一坏了怎么办"),
         ("後來覆蓋了", "后来覆盖了"),
         ("滑鼠不好用，記憶體太小", "鼠标不好用,内存太小"),
+        # regional / input-method variants read the same in both scripts
+        ("沒有想像中好", "没有想象中好"),
+        ("什幺东西", "什么东西"),
         ("質量很差，客服態度惡劣", "质量很差,客服态度恶劣"),
         # full width → half width; runs over three cut to three; emoji kept
         ("ＡＢＣ１２３！！！！！哈哈哈哈哈", "ABC123!!!哈哈哈"),
