@@ -36,8 +36,8 @@ _URL = re.compile(
     r"|\b(?:[A-Za-z0-9-]+\.)+(?:com|cn|net|org|tv|cc|me|io|hk|tw)(?:/[A-Za-z0-9\-._~/?#@!$&'*+,;=%]*)?",
     re.I,
 )
-# zero-width space/joiners, word joiner, BOM, soft hyphen
-_INVISIBLE = re.compile("[\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\u00ad]")
+# zero-width space/joiners, word joiner, BOM, soft hyphen, and lone surrogates (not encodable text)
+_INVISIBLE = re.compile("[\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\u00ad\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"(.)\1{3,}", re.S)

@@ -23,6 +23,7 @@ from pipeline.normalize import MAX_CHARS, is_traditional, normalize, normalize_m
         # HTML, entities, URLs, BOM, zero-width characters, whitespace
         ("<p>好&amp;坏</p> 看 http://t.cn/abc我", "好&坏 看 URL 我"),
         ("\ufeff差评\u200b了   \n 真的", "差评了 真的"),
+        ("坏\ud800了", "坏了"),
         ("去 www.taobao.com/shop?id=1 买", "去 URL 买"),
         (None, ""),
         (float("nan"), ""),
