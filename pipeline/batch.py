@@ -18,6 +18,7 @@ codes for buyer and item, a timestamp), so a million-row file stays well under a
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,10 +69,10 @@ def signatures(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     for i in rows:
         s = sks[i]
         starts.append(len(hashes))
-        hashes.extend({hash(s[j : j + 3]) for j in range(len(s) - 2)})
-    # str hashes are salted per interpreter; every signature of one run comes from one process
-    # or from workers forked from it, which share the salt, so signatures stay comparable.
-    H = np.asarray(hashes, dtype=np.int64).view(np.uint64)[:, None]
+        # crc32, not hash(): str hashes are salted per interpreter, which would make campaign
+        # detection differ from run to run on the same file
+        hashes.extend({zlib.crc32(s[j : j + 3].encode("utf-8")) for j in range(len(s) - 2)})
+    H = np.asarray(hashes, dtype=np.uint64)[:, None]
     mixed = ((H * _A + _B) >> np.uint64(32)).astype(np.uint32)
     sig[rows] = np.minimum.reduceat(mixed, np.asarray(starts), axis=0)
     return sig, eligible
