@@ -122,3 +122,21 @@ def test_appeal_export_groups_strongest_first(scored_batch):
     strengths = sus.drop_duplicates("group")["group_strength"].astype(float).tolist()
     assert strengths == sorted(strengths, reverse=True)
     assert (sus.loc[sus["cause"] == "extortion", "what_to_do"] == "不要妥协，向平台投诉维权").all()
+
+
+def test_report_counts_causes_with_dsr_and_remedy(scored_batch, tmp_path, capsys):
+    pred, _ = scored_batch
+    path = tmp_path / "pred.csv"
+    pred.reset_index().to_csv(path, index=False, encoding="utf-8-sig")
+    from pipeline.report import summary
+
+    table = summary(path).set_index("cause")
+    assert table["reviews"].sum() == len(BATCH)
+    assert table.loc["extortion", "reviews"] == (pred["cause"] == "extortion").sum()
+    assert table.loc["extortion", "remedy"] == "不要妥协，向平台投诉维权" and table.loc["service_attitude", "dsr"] == "服务态度"
+    assert table.loc["competitor_sabotage", "suspected_malicious"] == ((pred["cause"] == "competitor_sabotage") & (pred["suspected_malicious"] == "true")).sum()
+    assert main(["report", str(path)]) == 0 and "职业差评师敲诈" in capsys.readouterr().out
+    bad = tmp_path / "not_pred.csv"
+    bad.write_text("text\n好\n", encoding="utf-8")
+    assert main(["report", str(bad)]) == 2
+    assert "not a predictions file" in capsys.readouterr().err
