@@ -93,6 +93,10 @@ class Signals:
     serial_items: np.ndarray
     burst: np.ndarray  # bad reviews of this item in the busiest 24 h window holding this row (0 if none)
 
+    def rows(self, start: int, stop: int) -> Signals:
+        """The signals of rows ``start:stop``."""
+        return Signals(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
+
     def score(self, model_score: np.ndarray) -> np.ndarray:
         """Noisy-OR of the model's malicious probability and the batch signals."""
         keep = 1.0 - np.asarray(model_score, dtype=float)

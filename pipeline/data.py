@@ -23,7 +23,6 @@ COLUMNS = ["id", "text", "labels", "primary", "source", "script"]
 AUTHORED = DATA / "authored.jsonl"
 APPLIANCE = DATA / "jd_labels.csv"
 CORPUS = RAW / "online_shopping_neg.csv"
-JD_CORPUS = RAW / "jd_aircon.csv"
 
 
 def _script(texts: pd.Series) -> pd.Series:

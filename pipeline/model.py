@@ -187,8 +187,7 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         full = w >= 1.0
         if Y[full].sum(axis=0).min() == 0:  # a cause only down-weighted rows show: use every row for it
             full = np.ones(len(Y), bool)
-        return np.array([_best_threshold(Y[full, j] if Y[full, j].any() else Y[:, j],
-                                         oof[full, j] if Y[full, j].any() else oof[:, j], self.threshold_floor) for j in range(k)])
+        return np.array([_best_threshold(Y[full, j], oof[full, j], self.threshold_floor) for j in range(k)])
 
     def decision_function(self, X):
         return np.asarray(X @ self.coef_.T) + self.intercept_

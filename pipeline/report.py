@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.batch import is_masked
+from pipeline.score import PRED_COLUMNS
 from pipeline.tables import InputError, atomic_csv, find_columns
 from pipeline.taxonomy import BY_ID, CAUSES, EMPTY, UNCERTAIN
 
@@ -30,8 +31,7 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
-    inputs = [c for c in df.columns if c not in REQUIRED and not c.startswith("p_")
-              and c not in ("cause_zh", "confidence", "causes", "dsr", "remedy")]
+    inputs = [c for c in df.columns if c not in PRED_COLUMNS]
     return df, find_columns(inputs, where=str(path))
 
 

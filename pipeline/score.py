@@ -112,9 +112,16 @@ def score_texts(model, texts: list[str], ratings: np.ndarray | None = None, with
         proba[live], d = predict_features(steps["clf"], X)
         passed[live], primary[live], confidence[live] = d.passed, d.primary, d.confidence
     notes = [""] * n
+    matched: dict[int, dict[str, list[str]]] = {}  # cue matches, computed at most once per row
+
+    def cues(i: int) -> dict[str, list[str]]:
+        if i not in matched:
+            matched[i] = match_cues(norm[i])
+        return matched[i]
+
     if ratings is not None:
-        apply_rating(norm, np.asarray(ratings, dtype=float), proba, passed, primary, confidence, notes)
-    evidence = [_evidence(norm[i], passed[i], notes[i], proba[i]) for i in range(n)]
+        apply_rating(cues, np.asarray(ratings, dtype=float), proba, passed, primary, confidence, notes)
+    evidence = [_evidence(cues, i, passed[i], notes[i], proba[i]) for i in range(n)]
     scored = Scored(proba, passed, primary, confidence, empty, evidence)
     if with_signatures:
         scored.sig, scored.eligible = signatures(norm)
@@ -128,7 +135,7 @@ NOVICE = CAUSE_IDS.index("novice_buyer")
 LOW_RATING, HIGH_RATING = 3.0, 4.0
 
 
-def apply_rating(norm, ratings, proba, passed, primary, confidence, notes) -> None:
+def apply_rating(cues, ratings, proba, passed, primary, confidence, notes) -> None:
     """Rating-aware decisions, in place (``causes.md``: a low rating on positive text is strong
     evidence of a novice buyer).
 
@@ -136,13 +143,15 @@ def apply_rating(norm, ratings, proba, passed, primary, confidence, notes) -> No
       passes and becomes primary unless a malicious cause is primary; evidence says so;
     * rating ≥ 4: not a bad review, so praise is not novice evidence — ``novice_buyer`` is
       dropped from the causes (and from primary, which falls back to the next passing cause).
+
+    ``cues(i)`` returns row ``i``'s cue matches (computed once per row, shared with evidence).
     """
     for i in np.flatnonzero(~np.isnan(ratings)):
         if primary[i] == EMPTY:
             continue
         r = ratings[i]
         if r <= LOW_RATING:
-            found = match_cues(norm[i]).keys()
+            found = cues(i).keys()
             if found & PRAISE_CUES and not found & COMPLAINT_CUES:
                 passed[i, NOVICE] = True
                 if primary[i] not in MALICIOUS:
@@ -157,14 +166,14 @@ def apply_rating(norm, ratings, proba, passed, primary, confidence, notes) -> No
                 confidence[i] = proba[i].max() if rest.max() < 0 else rest.max()
 
 
-def _evidence(text: str, passed: np.ndarray, note: str = "", proba: np.ndarray | None = None) -> str:
+def _evidence(cues, i: int, passed: np.ndarray, note: str = "", proba: np.ndarray | None = None) -> str:
     """Why a buyer-side or malicious cause passed: the quoted cue phrases, a rating note, and for
     7/8 whether the text names any detail of the order (sweeping claims without one are a cue)."""
     wanted = {CAUSE_IDS[j] for j in np.flatnonzero(passed)} & BUYER_SIDE
     if not wanted:
         return note
     parts = [note] if note else []
-    found = match_cues(text)
+    found = cues(i)
     for name, snippets in found.items():
         cue = BY_NAME[name]
         if cue.cause in wanted:
@@ -184,7 +193,7 @@ def prediction_rows(s: Scored, ids: list[str], signals: Signals | None = None, o
     """Output cells in ``PRED_COLUMNS`` order; ``signals`` (whole-batch) start at row ``offset``."""
     score = s.model_malicious
     if signals is not None:
-        part = Signals(*(getattr(signals, f)[offset : offset + len(ids)] for f in Signals.__dataclass_fields__))
+        part = signals.rows(offset, offset + len(ids))
         score = part.score(score)
     malicious = flag_malicious(s.primary, score)
     probs = np.char.mod("%.4f", s.proba).tolist()

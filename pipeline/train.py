@@ -94,7 +94,6 @@ def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int =
     t0 = time.perf_counter()
     frame = frame.reset_index(drop=True)
     Y_all = indicator(frame["labels"])
-    prim_all = primary_index(frame["primary"])
     evaluable = frame["source"].isin(EVALUATED_SOURCES).to_numpy()
     ev_idx = np.flatnonzero(evaluable)
     train_only = np.flatnonzero(~evaluable)
