@@ -1,0 +1,105 @@
+"""Draw the reviews to be double-read and cut them into batches of ~300.
+
+Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
+(id,source,category,rating,stratum,text) and a one-line-per-review .txt view for the reader.
+
+    python data/labelling/make_batches.py
+
+Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
+among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
+reported apart so class balance stays honest.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+RAW = HERE.parent / "raw"
+OUT = HERE / "batches"
+SEED = 20261201
+BATCH = 300
+
+ENRICH = re.compile(
+    "第一次|新手|不会评|点错|手滑|误点|本来想给好评|不知道.{0,4}改|给个中评|哈哈|呵呵|开玩笑|逗你|好玩|任性|试试|无聊|"
+    "同行|别家|另一家|其他家|加微信|微信|QQ|扣扣|进价|成本价|骗子|垃圾店|黑店|千万别买|大家别买|有毒|住院|致癌|"
+    "返现|返.{0,2}元|赔偿|赔钱|12315|工商|315|假一赔|三倍|十倍|知假|改好评|追评|一直挂|看着办|曝光|媒体"
+)
+
+# new reviews per source cell (random stratum)
+OS_RANDOM = {"平板": 330, "水果": 330, "洗发水": 360, "衣服": 360, "计算机": 250, "书籍": 250,
+             "手机": 220, "蒙牛": 240, "热水器": 60}
+OS_ENRICHED = 450
+JD_RANDOM = {1: 350, 2: 200, 3: 250, 4: 15, 5: 235}
+WM_RANDOM = 1200
+WM_ENRICHED = 150
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " ⏎ ", str(text)).strip()
+
+
+def draw() -> tuple[pd.DataFrame, pd.DataFrame]:
+    os_ = pd.read_csv(RAW / "online_shopping_neg.csv", dtype=str)
+    jd = pd.read_csv(RAW / "jd_aircon.csv", dtype={"id": str, "rating": int})
+    wm = pd.read_csv(RAW / "waimai_neg.csv", dtype=str)
+    dev = pd.read_csv(RAW / "labels_dev.csv", dtype=str)
+    jdl = pd.read_csv(HERE.parent / "jd_labels.csv", dtype=str)
+    sample = pd.read_csv(HERE.parent / "sample_reviews.csv", dtype=str)
+    taken = set(dev.id) | set(jdl.id) | set(sample.iloc[:, 0])
+
+    rows = []
+    pool = os_[~os_.id.isin(taken)]
+    for cat, n in OS_RANDOM.items():
+        rows.append(pool[pool.category == cat].sample(n, random_state=SEED).assign(stratum="random"))
+    got = set(pd.concat(rows).id)
+    pool = pool[~pool.id.isin(got) & pool.text.str.contains(ENRICH)]
+    rows.append(pool.sample(OS_ENRICHED, random_state=SEED).assign(stratum="enriched"))
+    os_rows = pd.concat(rows).assign(source="online_shopping", rating="")
+
+    jd = jd[~jd.id.isin(taken)]
+    jd_rows = pd.concat(jd[jd.rating == r].sample(n, random_state=SEED) for r, n in JD_RANDOM.items())
+    jd_rows = jd_rows.assign(source="jd_aircon", category="空调", stratum="random",
+                             rating=jd_rows.rating.astype(str))
+
+    wm = wm[~wm.id.isin(taken)]
+    wm_r = wm.sample(WM_RANDOM, random_state=SEED).assign(stratum="random")
+    rest = wm[~wm.id.isin(wm_r.id) & wm.text.str.contains(ENRICH)]
+    wm_e = rest.sample(min(WM_ENRICHED, len(rest)), random_state=SEED).assign(stratum="enriched")
+    wm_rows = pd.concat([wm_r, wm_e]).assign(source="waimai", category="外卖", rating="")
+
+    cols = ["id", "source", "category", "rating", "stratum", "text"]
+    new = pd.concat([os_rows[cols], jd_rows[cols], wm_rows[cols]]).sample(frac=1, random_state=SEED)
+
+    # second reading of the existing single-reader labels (texts only: readers never see labels)
+    old_os = os_.merge(dev[["id"]], on="id").assign(source="online_shopping", rating="", stratum="labels_dev")
+    old_jd = jd_all = pd.read_csv(RAW / "jd_aircon.csv", dtype={"id": str, "rating": str}).merge(jdl[["id"]], on="id")
+    old_jd = old_jd.assign(source="jd_aircon", category="空调", stratum="jd_labels")
+    old = pd.concat([old_os[cols], old_jd[cols]]).sample(frac=1, random_state=SEED)
+    return new.reset_index(drop=True), old.reset_index(drop=True)
+
+
+def write(frame: pd.DataFrame, prefix: str) -> list[str]:
+    names = []
+    n = -(-len(frame) // BATCH)
+    size = -(-len(frame) // n)
+    for i in range(n):
+        part = frame.iloc[i * size:(i + 1) * size]
+        name = f"{prefix}{i + 1:02d}"
+        part.to_csv(OUT / f"{name}.csv", index=False)
+        with open(OUT / f"{name}.txt", "w", encoding="utf-8") as fh:
+            for r in part.itertuples():
+                meta = f"{r.source}/{r.category}" + (f" ★{r.rating}" if r.rating else "")
+                fh.write(f"{r.id}\t{meta}\t{_flat(r.text)}\n")
+        names.append(name)
+    return names
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    new, old = draw()
+    print("new:", len(new), new.groupby(["source", "stratum"]).size().to_dict())
+    print("second readings:", len(old))
+    print(write(new, "new"), write(old, "old"))
