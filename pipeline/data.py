@@ -77,17 +77,70 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     return _finish(df, source)
 
 
-def load_labelled(raw: Path = RAW, authored: bool = True) -> pd.DataFrame:
-    """All labelled data shipped in ``data/``."""
-    frames = [
-        read_labelled_csv(raw / "labels_dev.csv", "real"),
-        read_jsonl(raw / "constructed_dev.jsonl", "constructed"),
-    ]
-    if APPLIANCE.exists():
-        frames.append(read_labelled_csv(APPLIANCE, "appliance", corpus=raw / "jd_aircon.csv"))
-    if authored and AUTHORED.exists():
-        frames.append(read_jsonl(AUTHORED, "authored"))
+DOUBLE_READ = DATA / "labels.csv"
+#: where the texts (and ratings) of each labelled source live, joined by id
+CORPORA = {"online_shopping": "online_shopping_neg.csv", "jd_aircon": "jd_aircon.csv", "waimai": "waimai_neg.csv"}
+#: the reported slice of each source (``real`` = the online-shopping reviews of labels_dev's corpus)
+SLICE = {"online_shopping": "real", "jd_aircon": "appliance", "waimai": "waimai"}
+
+
+def _texts(raw: Path) -> pd.DataFrame:
+    frames = []
+    for source, name in CORPORA.items():
+        path = raw / name
+        if not path.exists():
+            continue
+        cols = ["id", "text"] + (["rating"] if source == "jd_aircon" else []) + (["category"] if source == "online_shopping" else [])
+        df = pd.read_csv(path, dtype=str, usecols=cols, keep_default_na=False)
+        if "rating" not in df:
+            df["rating"] = ""
+        if "category" not in df:
+            df["category"] = {"jd_aircon": "空调", "waimai": "外卖"}[source]
+        frames.append(df.assign(corpus=source))
     return pd.concat(frames, ignore_index=True)
+
+
+def load_labelled(raw: Path = RAW, authored: bool = True) -> pd.DataFrame:
+    """All labelled data shipped in ``data/``, one row per review.
+
+    * ``data/labels.csv`` — double-read labels (two independent readings, disagreements
+      adjudicated) of online-shopping, JD appliance and food-delivery reviews, with provenance;
+    * ``raw/labels_dev.csv`` and ``jd_labels.csv`` — the original single-reader labels, for the
+      reviews whose second reading is not in ``labels.csv`` yet (``reading = single``);
+    * ``raw/constructed_dev.jsonl`` (constructed) and ``authored.jsonl`` (training only).
+
+    Columns: ``COLUMNS`` + ``rating`` (1–5 or NaN), ``category``, ``stratum``, ``reading``.
+    """
+    texts = _texts(raw)
+    frames = []
+    double = pd.read_csv(DOUBLE_READ, dtype=str, keep_default_na=False) if DOUBLE_READ.exists() else None
+    seen: set[str] = set()
+    if double is not None and len(double):
+        d = double.merge(texts[["id", "text"]], on="id", how="left", validate="one_to_one")
+        d["labels"] = d["labels"].map(parse_labels)
+        d["source"] = d["source"].map(SLICE)
+        d["reading"] = "double"
+        d["script"] = _script(d["text"])
+        frames.append(d)
+        seen = set(d["id"])
+    for path, source in ((raw / "labels_dev.csv", "real"), (APPLIANCE, "appliance")):
+        if path.exists():
+            single = pd.read_csv(path, dtype=str, keep_default_na=False)
+            single = single[~single["id"].isin(seen)]
+            if len(single):
+                s = single.merge(texts, on="id", how="left", validate="one_to_one")
+                s = s.assign(labels=s["labels"].map(parse_labels), source=source, reading="single",
+                             stratum="labels_dev" if source == "real" else "jd_labels", script=_script(s["text"]))
+                frames.append(s)
+    frames.append(read_jsonl(raw / "constructed_dev.jsonl", "constructed").assign(category="constructed", stratum="constructed",
+                                                                                 rating="", reading="constructed"))
+    if authored and AUTHORED.exists():
+        frames.append(read_jsonl(AUTHORED, "authored").assign(category="authored", stratum="authored", rating="", reading="authored"))
+    cols = COLUMNS + ["rating", "category", "stratum", "reading"]
+    out = pd.concat([f[cols] for f in frames], ignore_index=True)
+    out["rating"] = pd.to_numeric(out["rating"], errors="coerce")
+    out["primary"] = out["primary"].replace("", NONE)
+    return out
 
 
 def indicator(labels: pd.Series) -> np.ndarray:
