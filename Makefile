@@ -12,6 +12,8 @@ OUT    ?= predictions.csv
 JOBS   ?= 2
 PORT   ?= 5000
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+# $(call q,$(IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $)
+q = '$(subst ','\'',$(1))'
 
 TRAIN_INPUTS := data/raw/labels_dev.csv data/raw/constructed_dev.jsonl data/raw/online_shopping_neg.csv \
                 data/raw/jd_aircon.csv $(wildcard data/authored.jsonl data/jd_labels.csv) data/userdict.txt \
@@ -41,13 +43,13 @@ train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow
 	$(PY) -m pipeline train
 
 score: $(MODEL) ## score IN (default: the shipped sample) into OUT=predictions.csv
-	$(PY) -m pipeline score $(IN) -o $(OUT) --jobs $(JOBS)
+	$(PY) -m pipeline score $(call q,$(IN)) -o $(call q,$(OUT)) --jobs $(JOBS)
 
 suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
-	$(PY) -m pipeline suspects $(if $(filter command line,$(origin IN)),$(IN),predictions.csv) -o $(if $(filter command line,$(origin OUT)),$(OUT),suspects.csv)
+	$(PY) -m pipeline suspects $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(OUT),suspects.csv))
 
 report: $(STAMP) ## causes of IN=predictions.csv with DSR dimension and remedy
-	$(PY) -m pipeline report $(if $(filter command line,$(origin IN)),$(IN),predictions.csv)
+	$(PY) -m pipeline report $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv))
 
 eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
 	$(PY) -m pipeline evaluate

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.paths import DEFAULT_MODEL, SAMPLE
-from pipeline.tables import ROLES, InputError
+from pipeline.tables import ROLES, InputError, check_output, session
 
 EXIT_USER_ERROR = 2
 
@@ -51,6 +51,7 @@ def cmd_score(args) -> int:
 
     use_backend(args.segmenter)
     src = Path(args.input) if args.input else SAMPLE
+    check_output(args.output, {"input file": src, "model file": args.model})
     overrides = {role: getattr(args, f"{role}_col") for role in ROLES}
     summary = score_file(
         src, args.output, model_path=args.model, encoding=args.encoding, overrides=overrides,
@@ -119,6 +120,7 @@ def cmd_evaluate(args) -> int:
 def cmd_suspects(args) -> int:
     from pipeline.report import suspects
 
+    check_output(args.output, {"predictions file": args.predictions})
     result = suspects(args.predictions, args.output, bom=not args.no_bom)
     _say(args, f"{result['suspects']} suspected malicious reviews of {result['rows']} in {result['groups']} group(s) → {args.output}")
     return 0
@@ -153,12 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score a CSV/Excel file of reviews", formatter_class=_Formatter,
                        epilog="example: reviewcause score 评价导出.csv -o predictions.csv --rating-col 评分")
     p.add_argument("input", nargs="?", help=f"CSV or .xlsx file (default: the shipped sample {SAMPLE.name})")
-    p.add_argument("-o", "--output", default="predictions.csv", help="output CSV")
+    p.add_argument("-o", "--output", default="predictions.csv",
+                   help="output file: .csv (or .txt), .tsv, or .xlsx (a workbook with a summary sheet)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file")
-    p.add_argument("--encoding", help="input encoding (default: detected: UTF-8, UTF-8 BOM or GB18030/GBK)")
+    p.add_argument("--encoding", help="input encoding (default: detected: UTF-8, UTF-8/UTF-16 with BOM, GB18030/GBK "
+                                      "or Big5)")
     for role in ROLES:
         p.add_argument(f"--{role}-col", help=f"column holding the {role} (default: found by header name)")
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
+    p.add_argument("--zh-headers", action="store_true", help="name the prediction columns in Chinese (原因, 置信度 …)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--segmenter", default=None, choices=("rjieba", "jieba"), help="segmentation backend (same tokens)")
     p.add_argument("--no-batch", action="store_true", help="skip the whole-batch signals (campaigns, serial buyers, bursts)")
@@ -168,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("suspects", help="appeal export: suspected malicious reviews grouped, strongest first",
                        formatter_class=_Formatter, epilog="example: reviewcause suspects predictions.csv -o suspects.csv")
     p.add_argument("predictions", help="a CSV written by 'reviewcause score'")
-    p.add_argument("-o", "--output", default="suspects.csv", help="output CSV")
+    p.add_argument("-o", "--output", default="suspects.csv", help="output file: .csv, .tsv or .xlsx")
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_suspects)
@@ -215,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
 
         args.segmenter = current_backend()
     try:
-        return args.func(args)
+        with session(quiet=getattr(args, "quiet", False), zh_headers=getattr(args, "zh_headers", False)):
+            return args.func(args)
     except InputError as exc:
         print(f"reviewcause: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -17,7 +17,8 @@ import pandas as pd
 
 from pipeline.normalize import is_traditional
 from pipeline.paths import DATA, RAW
-from pipeline.taxonomy import CAUSE_IDS, NONE, parse_labels
+from pipeline.tables import InputError
+from pipeline.taxonomy import CAUSE_IDS, NONE, SEP, parse_labels
 
 COLUMNS = ["id", "text", "labels", "primary", "source", "script"]
 AUTHORED = DATA / "authored.jsonl"
@@ -47,6 +48,10 @@ def read_jsonl(path: Path, source: str) -> pd.DataFrame:
     return _finish(pd.read_json(path, lines=True, dtype={"id": str}), source)
 
 
+class LabelFileError(InputError, ValueError):
+    """A mistake in a user's label file: one line naming the file, row and column."""
+
+
 def attach_texts(labels: pd.DataFrame, corpus: Path = CORPUS, where: str = "labels") -> pd.DataFrame:
     """Give a label file without a ``text`` column the texts of the shipped corpus, by ``id``."""
     texts = pd.read_csv(corpus, dtype={"id": str}, usecols=["id", "text"])
@@ -54,26 +59,86 @@ def attach_texts(labels: pd.DataFrame, corpus: Path = CORPUS, where: str = "labe
     missing = merged["text"].isna()
     if missing.any():
         ids = ", ".join(merged.loc[missing, "id"].head(5))
-        raise ValueError(f"{where}: {missing.sum()} id(s) have no text column and are not in {corpus.name} (e.g. {ids})")
+        first = f"row {int(np.flatnonzero(missing.to_numpy())[0]) + 2}, column 'id': " if "_row" not in merged else \
+            f"row {merged.loc[missing, '_row'].iloc[0]}, column 'id': "
+        raise LabelFileError(f"{where}: {first}{missing.sum()} id(s) have no text column and are not in {corpus.name} (e.g. {ids})")
     return merged
 
 
+#: the columns of a label file, found by name (case, spaces, BOM ignored)
+LABEL_COLUMNS = ("id", "text", "labels", "primary")
+
+
 def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -> pd.DataFrame:
-    """A user's labelled CSV: ``labels`` (``|``-separated ids, or ``none``) and either ``text``
-    or an ``id`` found in the shipped corpus; ``primary`` is optional (first label otherwise)."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "labels" not in df.columns:
-        raise ValueError(f"{path}: no 'labels' column (columns seen: {', '.join(df.columns)})")
-    if "id" not in df.columns:
-        df.insert(0, "id", [f"row{i + 1}" for i in range(len(df))])
-    if "text" not in df.columns:
-        df = attach_texts(df, corpus=corpus, where=str(path))
-    for i, value in enumerate(df["labels"], start=2):
+    """A user's label file (CSV/TSV in any encoding ``score`` reads, or ``.xlsx``): ``labels``
+    (``|``-separated cause ids, or ``none``) and either ``text`` or an ``id`` found in the shipped
+    corpus; ``primary`` is optional (the first label otherwise). Mistakes are one line naming the
+    file, row (the header is row 1) and column: an empty file, no ``labels`` column, every label
+    blank, an unknown cause id in ``labels`` or ``primary``, a primary that is not one of the row's
+    labels, a duplicate id."""
+    from pipeline.tables import display_name, read_frame
+
+    path = Path(path)
+    raw, _ = read_frame(path)
+    wanted = {}
+    for col in raw.columns:
+        key = display_name(col).strip().lstrip("\ufeff").lower()
+        if key in LABEL_COLUMNS and key not in wanted:
+            wanted[key] = col
+    seen = ", ".join(display_name(c) or "(blank)" for c in raw.columns)
+    if "labels" not in wanted:
+        raise LabelFileError(f"{path}: no 'labels' column (columns seen: {seen})")
+    if not len(raw):
+        raise LabelFileError(f"{path}: no labelled rows (only a header)")
+    df = pd.DataFrame({k: raw[c].astype(str).to_numpy() for k, c in wanted.items()})
+    df["_row"] = np.arange(2, len(df) + 2)
+    labels = df["labels"].str.strip()
+    if (labels == "").all():
+        raise LabelFileError(f"{path}: column 'labels' is blank on every row; give each review its cause ids "
+                             f"('|'-separated) or 'none'")
+    parsed = []
+    for row, value in zip(df["_row"], labels):
+        if not value:
+            raise LabelFileError(f"{path}: row {row}, column 'labels': blank; give the cause ids or 'none'")
         try:
-            parse_labels(value)
+            parsed.append(parse_labels(value))
         except ValueError as exc:
-            raise ValueError(f"{path}: row {i}, column 'labels': {exc}") from None
-    df["primary"] = df["primary"].where(df["primary"] != "", None) if "primary" in df else None
+            raise LabelFileError(f"{path}: row {row}, column 'labels': {exc}") from None
+    if "primary" in df:
+        for row, value, ls in zip(df["_row"], df["primary"].str.strip(), parsed):
+            if not value or value == NONE:
+                continue
+            if value not in CAUSE_IDS:
+                raise LabelFileError(f"{path}: row {row}, column 'primary': unknown cause id {value!r}; "
+                                     f"expected one of {list(CAUSE_IDS)} or 'none'")
+            if value not in ls:
+                raise LabelFileError(f"{path}: row {row}, column 'primary': {value!r} is not one of the row's labels "
+                                     f"({SEP.join(ls) or NONE})")
+        df["primary"] = [p.strip() if p.strip() else (ls[0] if ls else NONE) for p, ls in zip(df["primary"], parsed)]
+    else:
+        df["primary"] = [ls[0] if ls else NONE for ls in parsed]
+    if "id" in df:
+        ids = df["id"].str.strip()
+        given = ids != ""
+        dup = ids.duplicated(keep=False) & given
+        if dup.any():
+            first_dup = ids[ids.duplicated() & given].iloc[0]
+            rows = df.loc[ids == first_dup, "_row"].tolist()
+            raise LabelFileError(f"{path}: row {rows[1]}, column 'id': duplicate id {first_dup!r} (also on row {rows[0]})")
+        if "text" in df:
+            df["id"] = np.where(given, ids, [f"row{r - 1}" for r in df["_row"]])
+        else:
+            blank = np.flatnonzero(~given.to_numpy())
+            if len(blank):
+                raise LabelFileError(f"{path}: row {df['_row'].iloc[blank[0]]}, column 'id': blank, and the file has no "
+                                     f"'text' column to read instead")
+            df["id"] = ids
+    else:
+        df.insert(0, "id", [f"row{i + 1}" for i in range(len(df))])
+    if "text" not in df:
+        df = attach_texts(df, corpus=corpus, where=str(path))
+    df["labels"] = pd.Series(parsed, index=df.index, dtype=object)
+    df = df.drop(columns="_row")
     return _finish(df, source)
 
 

@@ -1,37 +1,96 @@
-"""Reading shop exports and writing Excel-safe CSV.
+"""Reading shop exports and writing Excel-safe tables.
 
-Input: CSV in UTF-8 (with or without BOM) or GBK/GB18030 (detected; ``encoding=`` overrides),
-or Excel ``.xlsx``. Columns are found by header aliases (Chinese and English) for the text, id,
-rating, buyer, item, date and seller reply. Every row is read as text, in order; nothing is
-dropped.
+Input
+  * text files (``.csv``, ``.tsv``, ``.txt`` or any other name): the encoding is detected from
+    the bytes — a BOM (UTF-8, UTF-16/32 LE/BE), else strict UTF-8, else GB18030 (⊃ GBK ⊃ GB2312)
+    or Big5 (cp950, Big5-HKSCS), chosen by how plausible each decoding is as Chinese text (share
+    of common simplified/traditional characters). Anything else (Shift-JIS, latin-1 …) is refused
+    with a hint to pass ``encoding=``. The delimiter (comma, tab, semicolon; Excel's ``sep=`` line)
+    is sniffed from the header. Rows are parsed by :mod:`csv` (strict quoting) as they are decoded,
+    so an undecodable byte or a broken quote is reported with its data row and line.
+  * Excel ``.xlsx``/``.xlsm``: the first sheet with a review-text column; formula cells without a
+    saved value and other sheets holding data are reported.
 
-Output: UTF-8 with BOM (Excel shows Chinese correctly), cells that Excel would run as formulas
-escaped with a leading ``'``, written to a temporary file and renamed into place.
+  Headers are kept exactly as written (duplicates and blanks too: internally a repeated name
+  carries a ``\\x00<n>`` suffix that :func:`display_name` strips on output). Columns are found by
+  header aliases, compared after OpenCC t2s, lower-casing and removing spaces, ``_`` and ``-``.
+  Every row is read as text, in order; nothing is dropped.
+
+Output (:func:`atomic_csv`): ``.csv``/``.txt`` (comma) or ``.tsv`` (tab) as UTF-8 with BOM and
+formula-looking cells escaped with ``'``; ``.xlsx`` as a workbook with a ``predictions`` sheet
+(cells are typed text, so nothing is evaluated) and a ``summary`` sheet. Written to a temporary
+file beside the target, renamed into place; file mode follows the umask or the replaced file.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
+import itertools
 import os
 import re
+import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
+# one review may be megabytes long (the default limit is 128 KB)
+csv.field_size_limit(max(csv.field_size_limit(), (1 << 31) - 1))
 
 
 class InputError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
 
 
-#: Header aliases per role, compared after lower-casing and removing spaces, '_' and '-'.
+# --- notes and warnings on stderr -------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    quiet: bool = False
+    zh_headers: bool = False
+
+
+_SESSION = _Session()
+
+
+@contextmanager
+def session(quiet: bool = False, zh_headers: bool = False):
+    """Options of one command: ``quiet`` silences notes (warnings still print); ``zh_headers``
+    writes the prediction columns under Chinese names."""
+    global _SESSION
+    previous, _SESSION = _SESSION, _Session(quiet=quiet, zh_headers=zh_headers)
+    try:
+        yield _SESSION
+    finally:
+        _SESSION = previous
+
+
+def note(message: str) -> None:
+    """Something the user may like to know (which sheet, which encoding); silenced by ``-q``."""
+    if not _SESSION.quiet:
+        print(f"reviewcause: note: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    """Something that changes what is read or written; always printed."""
+    print(f"reviewcause: warning: {message}", file=sys.stderr)
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+#: Header aliases per role, compared after OpenCC t2s, lower-casing and removing spaces, '_' and
+#: '-' (so 評價內容 finds 评价内容 and Review_Text finds reviewtext).
 ALIASES: dict[str, tuple[str, ...]] = {
     "text": ("text", "review", "reviewtext", "content", "comment", "body", "评价内容", "评论内容", "评价", "评论",
-             "内容", "买家评价", "初评内容", "评价详情", "评语", "feedback", "buyerfeedback"),
+             "内容", "买家评价", "初评内容", "评价详情", "评语", "feedback", "buyerfeedback", "留言"),
     "id": ("id", "reviewid", "commentid", "评价编号", "评价id", "评论id", "评论编号", "编号", "序号", "订单号", "订单编号",
            "子订单编号", "orderid", "orderno"),
     "rating": ("rating", "score", "star", "stars", "评分", "评级", "星级", "打分", "评价等级", "评价类型", "商品评分", "描述相符评分"),
@@ -42,20 +101,47 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 ROLES = tuple(ALIASES)
 
-EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
-_MAGIC = {
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"GIF8": "a GIF image",
-    b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive (an .xlsx file? give it the .xlsx suffix)",
-    b"\xd0\xcf\x11\xe0": "an old binary Excel/Office file (.xls): save it as .xlsx or CSV",
-    b"\x1f\x8b": "a gzip archive",
-}
+#: Variant characters OpenCC t2s leaves alone but exports use (買家暱稱, 買家帳號).
+_HEADER_VARIANTS = str.maketrans({"暱": "昵", "帐": "账"})
+_SUFFIX = "\x00"  # internal marker of a repeated header: name + "\x00" + n (a NUL can never be read)
 
 
+def display_name(column: object) -> str:
+    """The header as written in the input (strips the internal duplicate marker)."""
+    return str(column).split(_SUFFIX, 1)[0]
+
+
+@lru_cache(maxsize=4096)
 def _key(name: object) -> str:
-    return re.sub(r"[\s_\-\ufeff]+", "", str(name)).lower()
+    from pipeline.normalize import is_traditional
+
+    s = re.sub(r"[\s_\-\ufeff]+", "", display_name(name)).lower()
+    if s and (is_traditional(s) or "覆" in s):
+        s = _t2s().convert(s)
+    return s.translate(_HEADER_VARIANTS)
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Internal column names: the first of a repeated header keeps its name, later ones get a
+    ``\\x00<n>`` suffix (shown unchanged on output)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        out.append(name if k == 0 else f"{name}{_SUFFIX}{k}")
+    return out
+
+
+def _listing(columns: list[str]) -> str:
+    return ", ".join(display_name(c) or "(blank)" for c in columns) or "none"
 
 
 def find_columns(columns: list[str], overrides: dict[str, str | None] | None = None, where: str = "input") -> dict[str, str | None]:
@@ -68,46 +154,370 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
         if role in overrides:
             name = overrides[role]
             if name not in columns:
-                raise InputError(f"{where}: no column named {name!r} for --{role}-col (columns seen: {', '.join(map(str, columns))})")
+                raise InputError(f"{where}: no column named {name!r} for --{role}-col (columns seen: {_listing(columns)})")
             roles[role] = name
         else:
             roles[role] = next((keys[a] for a in map(_key, ALIASES[role]) if a in keys and keys[a] not in taken), None)
         if roles[role]:
             taken.add(roles[role])
     if roles["text"] is None:
-        raise InputError(
-            f"{where}: no review text column found (columns seen: {', '.join(map(str, columns)) or 'none'}); "
-            f"name it with --text-col"
-        )
+        raise InputError(f"{where}: no review text column found (columns seen: {_listing(columns)}); name it with --text-col")
     return roles
 
 
-def sniff_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
-    """``utf-8-sig`` on a BOM, ``utf-8`` if the sample decodes, else ``gb18030`` (a superset of
-    GBK and GB2312), else charset-normalizer's best guess. Raises InputError for binary files."""
+def _say_duplicates(columns: list[str], roles: dict[str, str | None], where: str) -> None:
+    shown = [display_name(c) for c in columns]
+    for role, col in roles.items():
+        if col is None:
+            continue
+        places = [i + 1 for i, c in enumerate(shown) if c == display_name(col)]
+        if len(places) > 1:
+            used = columns.index(col) + 1
+            warn(f"{where}: column {display_name(col)!r} appears {len(places)} times (columns "
+                 f"{', '.join(map(str, places))}); column {used} is read as the {role}"
+                 f"{' (the first)' if used == places[0] else ''}; all are written back unchanged")
+
+
+# --- encodings --------------------------------------------------------------------------------
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (an .xlsx file? give it the .xlsx suffix)",
+    b"\xd0\xcf\x11\xe0": "an old binary Excel/Office file (.xls): save it as .xlsx or CSV",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+}
+_BOMS = (  # longest first: the UTF-32 LE BOM starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+SAMPLE_BYTES = 1 << 20
+#: a decoding counts as Chinese text when at least this share of its non-ASCII characters are
+#: common simplified/traditional characters or ordinary punctuation (measured: real GBK/Big5
+#: reviews ≥ 0.82 even for 10 reviews; Big5 read as GBK ≤ 0.45, Shift-JIS read as GBK 0.24)
+PLAUSIBLE = 0.6
+_FAMILY = {"gb2312": "gb", "gbk": "gb", "gb18030": "gb", "cp936": "gb", "big5": "big5", "cp950": "big5",
+           "big5hkscs": "big5", "utf_8": "utf-8", "utf_8_sig": "utf-8", "utf_16": "utf-16", "utf_16_le": "utf-16",
+           "utf_16_be": "utf-16", "utf_32": "utf-32", "utf_32_le": "utf-32", "utf_32_be": "utf-32"}
+
+
+@lru_cache(maxsize=1)
+def _common_chars() -> frozenset[str]:
+    """GB2312 level 1 (the 3,755 most used simplified characters) ∪ Big5 level 1 (5,401 常用字)."""
+    chars: set[str] = set()
+    for lo, hi, trails, enc in ((0xB0, 0xD7, range(0xA1, 0xFF), "gb2312"),
+                                (0xA4, 0xC6, [*range(0x40, 0x7F), *range(0xA1, 0xFF)], "big5")):
+        for lead in range(lo, hi + 1):
+            for trail in trails:
+                try:
+                    chars.add(bytes((lead, trail)).decode(enc))
+                except UnicodeDecodeError:
+                    pass
+    return frozenset(chars)
+
+
+_FINE = re.compile(r"[\u2000-\u206f\u2190-\u21ff\u2460-\u24ff\u25a0-\u27bf\u3000-\u303f\uff01-\uff5e"
+                   r"\u00b7\u00d7\u00f7\u00b0\u00b1\U0001f000-\U0001faff\ufe0f\u200d]")
+
+
+def plausibility(text: str) -> float:
+    """Share of the non-ASCII characters of ``text`` that are common Chinese characters (either
+    script), CJK/full-width punctuation, symbols or emoji; 1.0 for pure ASCII."""
+    rest = [ch for ch in text if ch >= "\x80"][:200_000]
+    if not rest:
+        return 1.0
+    common = _common_chars()
+    good = sum(1 for ch in rest if ch in common or _FINE.match(ch))
+    return good / len(rest)
+
+
+def _family(enc: str) -> str:
+    name = codecs.lookup(enc).name.replace("-", "_")
+    return _FAMILY.get(name, name)
+
+
+def _label(enc: str) -> str:
+    return {"utf-8-sig": "utf-8 (with BOM)", "cp950": "big5 (cp950)", "big5hkscs": "big5-hkscs"}.get(enc, enc)
+
+
+def _read_sample(path: Path) -> bytes:
+    """The first MB; for larger files also 256 KB from the middle and the end (each cut at line
+    starts), so a file that changes encoding late is not taken for what its head is."""
+    size = path.stat().st_size
     with open(path, "rb") as fh:
-        head = fh.read(sample_bytes)
+        head = fh.read(SAMPLE_BYTES)
+        if size <= SAMPLE_BYTES:
+            return head
+        cut = max(head.rfind(b"\n"), 0)
+        pieces = [head[:cut + 1] if cut else head]
+        for at in (size // 2, max(size - (SAMPLE_BYTES >> 2), SAMPLE_BYTES)):
+            fh.seek(at)
+            piece = fh.read(SAMPLE_BYTES >> 2)
+            start, end = piece.find(b"\n"), piece.rfind(b"\n")
+            if 0 <= start < end:
+                pieces.append(piece[start + 1:end + 1])
+        return b"".join(pieces)
+
+
+def _check_magic(path: Path, head: bytes) -> None:
+    if head.startswith(b"PK\x03\x04") and b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in head[:100]:
+        raise InputError(f"{path}: this is an OpenDocument spreadsheet (.ods), not a CSV file: save it as .xlsx or CSV")
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             raise InputError(f"{path}: this is {what}, not a CSV file")
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if b"\x00" in head:
-        raise InputError(f"{path}: binary data (NUL bytes), not a CSV text file")
-    for enc in ("utf-8", "gb18030"):
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 without a BOM: NUL bytes on one parity only (the high bytes of ASCII digits,
+    delimiters and line ends), and the decoding is plausible text."""
+    probe = head[:1 << 16]
+    if len(probe) < 8:
+        return None
+    even, odd = probe[0::2].count(0) / (len(probe) // 2), probe[1::2].count(0) / (len(probe) // 2)
+    for enc, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros > 0.05 and other < zeros / 3:
+            try:
+                text = head[: len(head) // 2 * 2].decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if "\x00" not in text and plausibility(text) >= PLAUSIBLE:
+                return enc
+    return None
+
+
+def _line_of(data: bytes, pos: int, unit: bytes = b"\n") -> int:
+    return data.count(unit, 0, pos) + 1
+
+
+def _decodes(sample: bytes, enc: str) -> tuple[str, int]:
+    """``sample`` decoded with ``enc`` (bad bytes as U+FFFD) and the number of bad bytes."""
+    text = sample.decode(enc, errors="replace")
+    bad = text.count("\ufffd") - sample.decode(enc, errors="ignore").count("\ufffd")
+    return text, bad
+
+
+def _korean(sample: bytes) -> bool:
+    """EUC-KR Hangul occupies the bytes of GB2312's common characters, so Korean text reads as
+    plausible (garbled) Chinese; real Chinese read as EUC-KR is far from all-Hangul."""
+    try:
+        text = sample.decode("euc_kr")
+    except UnicodeDecodeError:
+        return False
+    rest = [ch for ch in text if ch >= "\x80"]
+    return bool(rest) and sum(1 for ch in rest if "\uac00" <= ch <= "\ud7a3") / len(rest) >= 0.9
+
+
+def _guess_foreign(sample: bytes) -> str:
+    """A hint for a file that is not Chinese text."""
+    for enc, what, test in (
+        ("cp932", "Japanese Shift-JIS (--encoding shift_jis)", lambda ch: "\u3040" <= ch <= "\u30ff"),
+        ("euc_kr", "Korean EUC-KR (--encoding euc-kr)", lambda ch: "\uac00" <= ch <= "\ud7a3"),
+        ("euc_jp", "Japanese EUC-JP (--encoding euc-jp)", lambda ch: "\u3040" <= ch <= "\u30ff"),
+        ("cp1252", "Western latin-1/cp1252 (--encoding cp1252)", lambda ch: ch.isalpha() and ch < "\u0250"),
+    ):
         try:
-            codecs.getincrementaldecoder(enc)().decode(head, final=len(head) < sample_bytes)
-            return enc
+            text = sample.decode(enc)
         except UnicodeDecodeError:
             continue
-    from charset_normalizer import from_bytes
+        rest = [ch for ch in text if ch >= "\x80"]
+        if rest and sum(map(test, rest)) / len(rest) >= 0.3:
+            return f"; it looks like {what}"
+    return ""
 
-    best = from_bytes(head).best()
-    if best is None:
-        raise InputError(f"{path}: cannot tell the text encoding; give it with --encoding (e.g. gb18030)")
-    return best.encoding
+
+def sniff_encoding(path: Path | str, sample: bytes | None = None) -> str:
+    """The encoding of a text file, from its bytes:
+
+    * a BOM: ``utf-8-sig``, ``utf-16-le``/``-be``, ``utf-32-le``/``-be``;
+    * NUL bytes on one parity: UTF-16 without BOM; any other NUL: refused as binary;
+    * ``utf-8`` when the sample decodes (or nearly: a few bad bytes are reported later with their row);
+    * else the most plausible strict decoding as Chinese among ``gb18030`` (GBK), ``cp950`` (Big5)
+      and ``big5hkscs``; refused when none reaches :data:`PLAUSIBLE`.
+    """
+    path = Path(path)
+    head = _read_sample(path) if sample is None else sample
+    _check_magic(path, head)
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc
+    if b"\x00" in head:
+        enc = _utf16_without_bom(head)
+        if enc:
+            return enc
+        pos = head.index(b"\x00")
+        raise InputError(f"{path}: binary data (a NUL byte on line {_line_of(head, pos)}), not a CSV text file")
+    if not head.strip(bytes(range(0x80))):  # pure ASCII
+        return "utf-8"
+    # a multi-byte character may be cut at the end of the sample
+    utf8, utf8_bad = _decodes(head, "utf-8")
+    multibyte = sum(1 for ch in utf8 if ch >= "\x80" and ch != "\ufffd")
+    if utf8_bad == 0 or (multibyte >= 10 and utf8_bad <= max(1, multibyte // 100)):
+        if utf8_bad or plausibility(utf8) >= 0.5:
+            return "utf-8"
+    best, best_score = None, 0.0
+    for enc in ("gb18030", "cp950", "big5hkscs"):
+        text, bad = _decodes(head, enc)
+        rest = sum(1 for ch in text if ch >= "\x80")
+        if bad and bad > max(1, rest // 100):
+            continue
+        score = plausibility(text)
+        if score > best_score + 1e-9:
+            best, best_score = enc, score
+    if best is not None and best_score >= PLAUSIBLE and not _korean(head):
+        return best
+    if utf8_bad == 0:  # valid UTF-8 but not Chinese (Cyrillic, Thai …): UTF-8 is unambiguous
+        return "utf-8"
+    raise InputError(
+        f"{path}: cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 "
+        f"Chinese{_guess_foreign(head)}); give it with --encoding"
+    )
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """How to decode a file block by block: the codec, the BOM to skip, the newline code units."""
+
+    name: str  # as given / detected (shown to the user)
+    codec: str  # for bytes.decode (byte order resolved, BOM handled by ``skip``)
+    skip: int
+    lf: bytes
+    cr: bytes
+
+    @property
+    def width(self) -> int:
+        return len(self.lf)
+
+
+def _codec_for(enc: str, head: bytes) -> _Codec:
+    info = codecs.lookup(enc)
+    name = info.name
+    if name in ("utf-16", "utf-32"):
+        bits = name[-2:]
+        bom_le = codecs.BOM_UTF16_LE if bits == "16" else codecs.BOM_UTF32_LE
+        bom_be = codecs.BOM_UTF16_BE if bits == "16" else codecs.BOM_UTF32_BE
+        if head.startswith(bom_be):
+            codec, skip = f"utf-{bits}-be", len(bom_be)
+        elif head.startswith(bom_le):
+            codec, skip = f"utf-{bits}-le", len(bom_le)
+        else:
+            codec, skip = f"utf-{bits}-le", 0
+    elif name == "utf-8-sig" or name == "utf-8":
+        codec, skip = "utf-8", 3 if head.startswith(codecs.BOM_UTF8) else 0
+    elif name in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+        bom = "\ufeff".encode(name)
+        codec, skip = name, len(bom) if head.startswith(bom) else 0
+    else:
+        codec, skip = enc, 0
+    return _Codec(enc, codec, skip, "\n".encode(codec), "\r".encode(codec))
+
+
+class _BadBytes(Exception):
+    def __init__(self, reason: str, byte: bytes):
+        super().__init__(reason)
+        self.reason, self.byte = reason, byte
+
+
+class _NulChar(Exception):
+    pass
+
+
+def _rfind_unit(data: bytes, unit: bytes, end: int, width: int) -> int:
+    """Last aligned position of ``unit`` in ``data[:end]`` (-1 if none)."""
+    pos = data.rfind(unit, 0, end)
+    while pos >= 0 and pos % width:
+        pos = data.rfind(unit, 0, pos + width - 1)
+    return pos
+
+
+def _cut(data: bytes, c: _Codec) -> int:
+    """Where to cut ``data`` so that the first part ends with a complete line (0: no cut found).
+    Never between CR and LF, never inside a multi-byte character."""
+    w = c.width
+    pos = _rfind_unit(data, c.lf, len(data), w)
+    if pos >= 0:
+        return pos + w
+    pos = _rfind_unit(data, c.cr, len(data) - w, w)  # a CR as last unit may be followed by LF
+    return pos + w if pos >= 0 else 0
+
+
+def _line_start(data: bytes, pos: int, c: _Codec) -> int:
+    w = c.width
+    return max(_rfind_unit(data, c.lf, pos, w), _rfind_unit(data, c.cr, pos, w)) + w
+
+
+def _text_blocks(path: Path, c: _Codec, block: int = SAMPLE_BYTES) -> Iterator[str]:
+    """The decoded text of ``path``, cut at line ends. A bad byte or a NUL raises after the text
+    before its line was yielded, so the CSV reader's position names the line."""
+    with open(path, "rb") as fh:
+        fh.seek(c.skip)
+        carry = b""
+        while True:
+            chunk = fh.read(block)
+            data = carry + chunk
+            if not data:
+                return
+            if chunk:
+                cut = _cut(data, c)
+                if cut == 0:  # one very long line: read on
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+            else:
+                carry = b""
+            try:
+                text = data.decode(c.codec)
+            except UnicodeDecodeError as exc:
+                start = _line_start(data, exc.start, c)
+                if start:
+                    yield data[:start].decode(c.codec)
+                raise _BadBytes(exc.reason, data[exc.start:exc.end]) from None
+            nul = text.find("\x00")
+            if nul >= 0:
+                start = max(text.rfind("\n", 0, nul), text.rfind("\r", 0, nul)) + 1
+                if start:
+                    yield text[:start]
+                raise _NulChar()
+            yield text
+            if not chunk:
+                return
+
+
+_DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon"}
+_SEP_LINE = re.compile(r"^sep=(.)\r?\n?$", re.I)
+_ONE_COLUMN = "\x00"  # a one-column file: no delimiter (NUL never survives decoding)
+
+
+def _first_line(text: str) -> str:
+    m = re.search(r"\r\n|\r|\n", text)
+    return text[: m.start()] if m else text
+
+
+def _sniff_delimiter(text: str) -> tuple[str, bool]:
+    """The delimiter of the header (and whether an Excel ``sep=`` line comes first)."""
+    first = _first_line(text.lstrip("\r\n"))
+    m = _SEP_LINE.match(first)
+    if m:
+        return m.group(1), True
+    probe = text.lstrip("\r\n")[:1 << 16]
+    counts = {}
+    for d in _DELIMITERS:
+        try:
+            reader = csv.reader(io.StringIO(probe, newline=""), delimiter=d)
+            header = next(reader, [])
+            rows = list(itertools.islice(reader, 50))
+        except csv.Error:
+            continue
+        fit = sum(1 for r in rows if len(r) == len(header) or (len(r) == len(header) + 1 and r[-1] == ""))
+        counts[d] = (len(header), fit)
+    if not counts or max(n for n, _ in counts.values()) <= 1:
+        return _ONE_COLUMN, False
+    best = max(counts.values())
+    return next(d for d, v in counts.items() if v == best), False
 
 
 @dataclass
@@ -119,6 +529,8 @@ class Table:
     roles: dict[str, str | None]
     encoding: str | None
     _chunks: Iterator[pd.DataFrame] = field(repr=False)
+    delimiter: str | None = None
+    sheet: str | None = None
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         return self._chunks
@@ -129,8 +541,314 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable (permission denied)")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
+
+
+def _frame(rows: list[list[str]], columns: list[str], start: int) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns, dtype=object) if rows else pd.DataFrame(
+        {c: pd.Series([], dtype=object) for c in columns})
+    frame.index = pd.RangeIndex(start, start + len(rows))
+    return frame
+
+
+def _choose_encoding(path: Path, encoding: str | None) -> tuple[str, bytes]:
+    sample = _read_sample(path)
+    if encoding is None:
+        return sniff_encoding(path, sample), sample
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"{path}: unknown encoding {encoding!r} (e.g. utf-8, gb18030, big5, utf-16)") from None
+    _check_magic(path, sample)
+    # a given encoding is used as given unless the bytes clearly are something else
+    try:
+        detected = sniff_encoding(path, sample)
+    except InputError:
+        detected = None
+    if detected is None or _family(detected) == _family(encoding):
+        return encoding, sample
+    c = _codec_for(encoding, sample)
+    body = sample[c.skip:]
+    body = body[: len(body) // c.width * c.width]
+    try:
+        text = body.decode(c.codec)
+    except UnicodeDecodeError as exc:
+        line = _line_of(body, exc.start, c.lf) if c.width == 1 else None
+        where = f" on line {line}" if line else ""
+        raise InputError(f"{path}: not decodable as {encoding} ({exc.reason}{where}); it looks like "
+                         f"{_label(detected)} — drop --encoding or give the right one") from None
+    if "\x00" in text or plausibility(text) < PLAUSIBLE:
+        raise InputError(f"{path}: read as {encoding} the text is garbled; it looks like {_label(detected)} "
+                         f"— drop --encoding or give the right one")
+    return encoding, sample
+
+
+def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[str], Iterator[pd.DataFrame], str, str]:
+    enc, sample = _choose_encoding(path, encoding)
+    c = _codec_for(enc, sample)
+    label = _label(enc)
+    if encoding is None and _family(enc) not in ("utf-8",):
+        note(f"{path}: read as {label}")
+    blocks = _text_blocks(path, c)
+    state = {"line": 0, "row": 0}  # lines consumed before the current record; data rows done
+
+    def bad_bytes(exc: _BadBytes, reader) -> InputError:
+        line = (reader.line_num if reader else 0) + 1
+        what = f"data row {state['row'] + 1} (line {line})" if state.get("header") else f"the header (line {line})"
+        shown = " ".join(f"0x{b:02x}" for b in exc.byte[:4])
+        return InputError(f"{path}: {what} is not decodable as {label} ({exc.reason}: {shown}); "
+                          f"the file is not all {label} — give its encoding with --encoding")
+
+    def nul(reader) -> InputError:
+        return InputError(f"{path}: binary data (a NUL byte on line {(reader.line_num if reader else 0) + 1}), not a CSV text file")
+
+    try:
+        first = next(blocks, "")
+    except _BadBytes as exc:
+        raise bad_bytes(exc, None) from None
+    except _NulChar:
+        raise nul(None) from None
+    delimiter, sep_line = _sniff_delimiter(first)
+    lines = itertools.chain.from_iterable(
+        io.StringIO(t, newline="") for t in itertools.chain([first], blocks))
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+
+    def record():
+        state["line"] = reader.line_num
+        try:
+            return next(reader, None)
+        except _BadBytes as exc:
+            raise bad_bytes(exc, reader) from None
+        except _NulChar:
+            raise nul(reader) from None
+        except csv.Error as exc:
+            what = f"data row {state['row'] + 1}" if state.get("header") else "the header"
+            if "unexpected end of data" in str(exc):
+                raise InputError(f"{path}: {what}: a quoted cell opened on line {state['line'] + 1} is never closed "
+                                 f"(a stray '\"'?)") from None
+            raise InputError(f"{path}: {what} (line {reader.line_num}): malformed CSV ({exc}); "
+                             f"a quoted cell must end at its closing quote") from None
+
+    if sep_line:
+        record()
+    header = record()
+    while header == []:  # blank lines before the header
+        header = record()
+    if header is None:
+        raise InputError(f"{path}: the file is empty (no header row)")
+    state["header"] = True
+    columns = _unique([h for h in header])
+    width = len(columns)
+    dname = {",": "','", "\t": "tab", ";": "';'"}.get(delimiter, repr(delimiter))
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        rows: list[list[str]] = []
+        start = 0
+        trimmed = 0
+        while True:
+            rec = record()
+            if rec is None:
+                break
+            n = len(rec)
+            if n != width:
+                if n == 0:
+                    rec = [""] * width
+                elif n < width:
+                    rec = rec + [""] * (width - n)
+                else:
+                    if any(rec[width:]):
+                        raise InputError(
+                            f"{path}: data row {state['row'] + 1} (line {state['line'] + 1}) has {n} fields but the "
+                            f"header has {width}; a cell with an unquoted {dname} in it? Quote that cell")
+                    rec = rec[:width]
+                    trimmed += 1
+            rows.append(rec)
+            state["row"] += 1
+            if len(rows) >= chunksize:
+                yield _frame(rows, columns, start)
+                start += len(rows)
+                rows = []
+        if rows or start == 0:
+            yield _frame(rows, columns, start)
+        if trimmed:
+            note(f"{path}: {trimmed} row(s) end with empty extra field(s) (a trailing {dname}); dropped")
+
+    def guarded() -> Iterator[pd.DataFrame]:
+        try:
+            yield from chunks()
+        finally:
+            blocks.close()
+
+    return columns, guarded(), enc, delimiter
+
+
+# --- Excel input ------------------------------------------------------------------------------
+
+
+def _cell_text(v: object) -> str:
+    import datetime as dt
+
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return format(v, ".15g")
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ", timespec="seconds")
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    return str(v)
+
+
+def _sheet_has_formulas(wb, ws) -> bool:
+    pattern = re.compile(rb"<(?:\w+:)?f[ >/]")
+    try:
+        with wb._archive.open(ws._worksheet_path) as fh:
+            tail = b""
+            while True:
+                piece = fh.read(1 << 20)
+                if not piece:
+                    return False
+                if pattern.search(tail + piece):
+                    return True
+                tail = piece[-8:]
+    except Exception:  # unknown layout: assume there may be formulas
+        return True
+
+
+def _first_row(ws) -> tuple[int, list[str]] | None:
+    for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        if row and any(v is not None and _cell_text(v) != "" for v in row):
+            values = [_cell_text(v) for v in row]
+            while values and values[-1] == "":
+                values.pop()
+            return r, values
+    return None
+
+
+def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -> Table:
+    """The first sheet (in workbook order) whose header row has a review-text column (with
+    ``need_text=False``: the first sheet holding data); its header is its first non-blank row."""
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head.startswith(b"PK\x03\x04"):
+        kind = "an old binary .xls file: save it as .xlsx" if head.startswith(b"\xd0\xcf\x11\xe0") else \
+            "text? if it is a CSV file, give it the .csv suffix"
+        raise InputError(f"{path}: not an Excel workbook ({kind})")
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
+    sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
+    for ws in sheets:
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+    try:
+        firsts = [(ws, _first_row(ws)) for ws in sheets]
+    except Exception as exc:
+        wb.close()
+        raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
+    filled = [(ws, f) for ws, f in firsts if f is not None]
+    if not filled:
+        wb.close()
+        raise InputError(f"{path}: the workbook is empty (no sheet holds any cell)")
+    chosen, roles, first_error = None, None, None
+    for ws, (hrow, header) in filled:
+        if not need_text:
+            chosen = (ws, hrow, header)
+            break
+        try:
+            roles = find_columns(_unique(header), overrides, f"{path} (sheet {ws.title!r})")
+            chosen = (ws, hrow, header)
+            break
+        except InputError as exc:
+            first_error = first_error or exc
+    if chosen is None:
+        wb.close()
+        raise first_error
+    ws, hrow, header = chosen
+    columns = _unique(header)
+    where = f"{path} (sheet {ws.title!r})"
+    if roles:
+        _say_duplicates(columns, roles, where)
+    others = [o.title for o, _ in filled if o is not ws]
+    position = f"{sheets.index(ws) + 1} of {len(sheets)}"
+    if others:
+        warn(f"{path}: read sheet {ws.title!r} ({position}); sheet(s) {', '.join(map(repr, others))} also hold data "
+             f"and were not read — move the reviews to one sheet or save that sheet as CSV")
+    else:
+        note(f"{path}: read sheet {ws.title!r} ({position}), header on row {hrow}")
+    width = len(columns)
+    formulas = _sheet_has_formulas(wb, ws)
+
+    def rows_of(sheet):
+        return sheet.iter_rows(min_row=hrow + 1, values_only=not formulas)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        wb_f = load_workbook(path, read_only=True, data_only=False) if formulas else None
+        missing: list[str] = []
+        try:
+            values_iter = rows_of(ws)
+            if wb_f is not None:
+                fws = wb_f[ws.title]
+                if hasattr(fws, "reset_dimensions"):
+                    fws.reset_dimensions()
+                formula_iter = rows_of(fws)
+            else:
+                formula_iter = itertools.repeat(None)
+            rows: list[list[str]] = []
+            pending_blank: list[list[str]] = []
+            start = 0
+            for r, (row, frow) in enumerate(zip(values_iter, formula_iter), start=hrow + 1):
+                if formulas:
+                    if frow is not None:
+                        for cell, fcell in zip(row, frow):
+                            if getattr(fcell, "data_type", None) == "f" and cell.value is None:
+                                missing.append(f"{get_column_letter(fcell.column)}{r}")
+                    row = [cell.value for cell in row]
+                values = [_cell_text(v) for v in row]
+                if len(values) > width:
+                    extra = [i for i in range(width, len(values)) if values[i] != ""]
+                    if extra:
+                        raise InputError(f"{where}: cell {get_column_letter(extra[0] + 1)}{r} holds data but its column "
+                                         f"has no header; give the column a header or clear it")
+                    values = values[:width]
+                elif len(values) < width:
+                    values += [""] * (width - len(values))
+                if not any(values):
+                    pending_blank.append(values)  # kept only if a filled row follows
+                    continue
+                rows.extend(pending_blank)
+                pending_blank = []
+                rows.append(values)
+                if len(rows) >= chunksize:
+                    yield _frame(rows, columns, start)
+                    start += len(rows)
+                    rows = []
+            if rows or start == 0:
+                yield _frame(rows, columns, start)
+            if missing:
+                warn(f"{where}: {len(missing)} formula cell(s) have no saved value and were read as blank "
+                     f"(first: {missing[0]}); open the file in Excel and save it to store the values")
+        finally:
+            if wb_f is not None:
+                wb_f.close()
+            wb.close()
+
+    return Table(path, columns, roles, None, chunks(), None, ws.title)
 
 
 def open_table(
@@ -139,57 +857,34 @@ def open_table(
     chunksize: int = 20_000,
     overrides: dict[str, str | None] | None = None,
 ) -> Table:
-    """Open a CSV or Excel file for streaming. All cells come back as ``str`` ('' when blank)."""
+    """Open a CSV/TSV or Excel file for streaming. All cells come back as ``str`` ('' when blank);
+    the chunks' index is the 0-based data row number."""
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        try:
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
-        except Exception as exc:  # openpyxl raises many types for a broken workbook
-            raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
-        frame = frame.fillna("").astype(object)
-        columns = [str(c) for c in frame.columns]
-        frame.columns = columns
-        if not columns:
-            raise InputError(f"{path}: the first sheet has no header row")
-        roles = find_columns(columns, overrides, str(path))
-        chunks = (frame.iloc[i : i + chunksize] for i in range(0, max(len(frame), 1), chunksize))
-        return Table(path, columns, roles, None, chunks)
-    enc = encoding or sniff_encoding(path)
-    try:
-        codecs.lookup(enc)
-    except LookupError:
-        raise InputError(f"{path}: unknown encoding {enc!r}") from None
-    try:
-        header = pd.read_csv(path, encoding=enc, dtype=object, nrows=0, skip_blank_lines=False)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not decodable as {enc} ({exc.reason} at byte {exc.start}); try --encoding") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty (no header row)") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a readable CSV ({exc})") from None
-    columns = [str(c) for c in header.columns]
+        return _open_excel(path, chunksize, overrides)
+    columns, chunks, enc, delimiter = _open_text(path, encoding, chunksize)
     roles = find_columns(columns, overrides, str(path))
-    return Table(path, columns, roles, enc, _csv_chunks(path, enc, chunksize))
+    _say_duplicates(columns, roles, str(path))
+    return Table(path, columns, roles, enc, chunks, delimiter)
 
 
-def _csv_chunks(path: Path, enc: str, chunksize: int) -> Iterator[pd.DataFrame]:
-    reader = pd.read_csv(
-        path, encoding=enc, dtype=object, keep_default_na=False, na_filter=False,
-        chunksize=chunksize, skip_blank_lines=False, encoding_errors="strict",
-    )
-    done = 0
-    try:
-        for chunk in reader:
-            chunk = chunk.astype(object)
-            chunk.columns = [str(c) for c in chunk.columns]
-            done += len(chunk)
-            yield chunk
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: row {done + 2} onwards is not decodable as {enc} ({exc.reason}); try --encoding") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: malformed CSV near row {done + 2}: {exc}") from None
+def read_frame(path: Path | str, encoding: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """A whole small table (a label file) read like :func:`open_table` (same decoding, delimiter,
+    sheet choice), with no column required. Columns are internal names (see :func:`display_name`)."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        table = _open_excel(path, 1 << 30, None, need_text=False)
+        columns, chunks, enc = table.columns, table.chunks(), None
+    else:
+        columns, chunks, enc, _ = _open_text(path, encoding, 1 << 30)
+    frames = list(chunks)
+    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    return frame, enc
 
+
+# --- output -----------------------------------------------------------------------------------
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -204,20 +899,106 @@ def excel_safe(value: object) -> str:
     return s
 
 
-class CsvOut:
+#: output suffix → format
+OUTPUT_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".xlsx": "xlsx"}
+
+
+def output_format(path: Path | str) -> str:
+    """``csv``, ``tsv`` or ``xlsx`` from the output file name; InputError for anything else."""
+    path = Path(path)
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        what = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+        raise InputError(f"{path}: cannot write {what}; name the output .csv, .tsv or .xlsx")
+    return fmt
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+        if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+            return True
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(path: Path | str, inputs: dict[str, Path | str | None] | None = None) -> Path:
+    """Refuse, before any work, an output that cannot be written or that is one of ``inputs``
+    (``{"input file": src, "model file": model}``; same file also through a symlink or hard link)."""
+    path = Path(path)
+    output_format(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give an output file name")
+    if not path.parent.exists():
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    for what, src in (inputs or {}).items():
+        if src is not None and _same_file(path, Path(src)):
+            same = f"the {what} itself" if str(path) == str(src) else f"the same file as the {what} {src}"
+            raise InputError(f"{path}: is {same}; writing the output there would destroy it — choose another output file")
+    return path
+
+
+def _zh_columns() -> dict[str, str]:
+    from pipeline.taxonomy import CAUSES
+
+    names = {"review_id": "评价标识", "cause": "原因", "cause_zh": "原因中文", "confidence": "置信度", "causes": "全部原因",
+             "dsr": "店铺评分维度", "remedy": "建议", "suspected_malicious": "疑似恶意", "malicious_score": "恶意分",
+             "cluster_id": "相似群组", "evidence": "证据"}
+    names.update({f"p_{c.id}": f"概率_{c.zh}" for c in CAUSES})
+    return names
+
+
+#: Chinese names of the prediction columns (``--zh-headers``)
+ZH_COLUMNS = _zh_columns()
+
+
+def output_header(columns: list[str], trusted: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """The header as written: input columns as they were, prediction columns in Chinese with
+    ``--zh-headers`` (``原因(cause)`` if an input column already has that name)."""
+    shown = [display_name(c) for c in columns]
+    if not _SESSION.zh_headers:
+        return shown
+    inputs = {s for c, s in zip(columns, shown) if c not in ZH_COLUMNS}
+    out = []
+    for c, s in zip(columns, shown):
+        zh = ZH_COLUMNS.get(c)
+        out.append(s if zh is None else (f"{zh}({c})" if zh in inputs else zh))
+    return out
+
+
+class _Writer:
+    """Common state: the output path (for messages) and OSError → one-line InputError."""
+
+    path: Path
+
+    def _fail(self, exc: OSError):
+        return _write_error(self.path, exc)
+
+
+def _write_error(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot write ({exc.strerror or exc}); nothing was changed there")
+
+
+class CsvOut(_Writer):
     """Rows written through ``csv.writer`` with formula escaping.
 
     ``header(columns, trusted=...)`` names columns this program fills from fixed vocabularies
     and numbers (never user text); they skip the escaping check, every other cell is escaped."""
 
-    def __init__(self, fh, escape: bool = True):
-        self._w = csv.writer(fh, lineterminator="\r\n")
+    def __init__(self, fh, escape: bool = True, path: Path | None = None, delimiter: str = ","):
+        self._w = csv.writer(fh, lineterminator="\r\n", delimiter=delimiter)
         self._escape = escape
         self._cols: list[int] = []
+        self.path = path or Path("output")
 
     def header(self, columns: list[str], trusted: frozenset[str] | set[str] = frozenset()) -> None:
         self._cols = [i for i, c in enumerate(columns) if c not in trusted]
-        self._w.writerow([excel_safe(c) for c in columns] if self._escape else columns)
+        names = output_header(list(columns), trusted)
+        try:
+            self._w.writerow([excel_safe(c) for c in names] if self._escape else names)
+        except OSError as exc:
+            raise self._fail(exc) from None
 
     def rows(self, rows) -> None:
         if self._escape:
@@ -225,24 +1006,275 @@ class CsvOut:
             for row in rows:
                 for k in self._cols:
                     row[k] = excel_safe(row[k])
-        self._w.writerows(rows)
+        try:
+            self._w.writerows(rows)
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def close(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+XLSX_MAX_ROWS = 1_048_576
+XLSX_MAX_CELL = 32_767
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_NUMERIC = frozenset({"confidence", "malicious_score"} | {c for c in ZH_COLUMNS if c.startswith("p_")})
+
+
+def _xml_safe(s: str) -> str:
+    """OOXML escaping of characters XML cannot hold (``_x0001_``), and of a literal ``_xHHHH_``."""
+    return _ILLEGAL_XML.sub(lambda m: "_x005F" + m.group() if len(m.group()) > 1 else f"_x{ord(m.group()):04X}_", s)
+
+
+class _Sink:
+    """The output file as the zip archive sees it; after a failure, further writes are dropped."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.dead = False
+
+    def write(self, data):
+        return len(data) if self.dead else self._fh.write(data)
+
+    def flush(self):
+        if not self.dead:
+            self._fh.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+class XlsxOut(_Writer):
+    """A workbook: the rows on a ``predictions`` sheet (all input cells typed text, so a cell
+    starting with ``=`` is shown, never run), numbers as numbers, and a ``summary`` sheet with the
+    count and share of each cause, its Chinese name, DSR dimension and remedy."""
+
+    def __init__(self, fh, path: Path):
+        from openpyxl import Workbook
+
+        self._fh = fh
+        self.path = path
+        self._wb = Workbook(write_only=True)
+        self._ws = None
+        self._n = 0
+        self._numeric: list[int] = []
+        self._cause: int | None = None
+        self._counts: dict[str, int] = {}
+        self._long: list[str] = []
+        self._names: list[str] = []
+
+    def header(self, columns: list[str], trusted: frozenset[str] | set[str] = frozenset()) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+
+        columns = list(columns)
+        predictions = "cause" in trusted and any(c.startswith("p_") for c in columns)
+        title = "predictions" if predictions else ("suspects" if "group_kind" in columns else "data")
+        self._ws = self._wb.create_sheet(title)
+        self._ws.freeze_panes = "A2"
+        self._numeric = [i for i, c in enumerate(columns) if c in trusted and c in _NUMERIC]
+        self._cause = columns.index("cause") if predictions else None
+        self._names = output_header(columns, trusted)
+        bold = Font(bold=True)
+        cells = []
+        for name in self._names:
+            cell = WriteOnlyCell(self._ws, value=_xml_safe(name)[:XLSX_MAX_CELL])
+            cell.data_type = "s"
+            cell.font = bold
+            cells.append(cell)
+        self._ws.append(cells)
+
+    def rows(self, rows) -> None:
+        from openpyxl.cell import WriteOnlyCell
+
+        ws, numeric, cause = self._ws, self._numeric, self._cause
+        for row in rows:
+            if self._n + 1 >= XLSX_MAX_ROWS:
+                raise InputError(f"{self.path}: more than {XLSX_MAX_ROWS - 1:,} rows do not fit one Excel sheet; "
+                                 f"write CSV (-o name.csv)")
+            self._n += 1
+            out = []
+            for k, v in enumerate(row):
+                s = "" if v is None else str(v)
+                if not s:
+                    out.append(None)
+                    continue
+                if k in numeric:
+                    try:
+                        out.append(float(s))
+                        continue
+                    except ValueError:
+                        pass
+                if _ILLEGAL_XML.search(s):
+                    s = _xml_safe(s)
+                if len(s) > XLSX_MAX_CELL:
+                    self._long.append(f"data row {self._n}, column {self._names[k]!r}")
+                    s = s[:XLSX_MAX_CELL]
+                cell = WriteOnlyCell(ws, value=s)
+                cell.data_type = "s"  # text, even when it starts with '='
+                out.append(cell)
+            if cause is not None:
+                c = str(row[cause])
+                self._counts[c] = self._counts.get(c, 0) + 1
+            try:
+                ws.append(out)
+            except OSError as exc:
+                raise self._fail(exc) from None
+
+    def close(self) -> None:
+        if self._cause is not None:
+            self._summary()
+        if self._long:
+            warn(f"{self.path}: {len(self._long)} cell(s) longer than Excel's {XLSX_MAX_CELL:,}-character limit were "
+                 f"cut (first: {self._long[0]}); write CSV to keep them whole")
+        import datetime as dt
+        from zipfile import ZIP_DEFLATED, ZipFile
+
+        from openpyxl.writer.excel import ExcelWriter
+
+        sink, archive = _Sink(self._fh), None
+        try:
+            archive = ZipFile(sink, "w", ZIP_DEFLATED, allowZip64=True)
+            self._wb.properties.modified = dt.datetime.now(tz=dt.timezone.utc).replace(tzinfo=None)
+            ExcelWriter(self._wb, archive).save()
+        except OSError as exc:
+            sink.dead = True  # let the half-written archive close quietly (no error when it is collected)
+            try:
+                if archive is not None:
+                    archive.close()
+            except Exception:
+                pass
+            raise self._fail(exc) from None
+
+    def discard(self) -> None:
+        """After a failure: close openpyxl's row streams and remove its temporary sheet files."""
+        from openpyxl.worksheet import _writer
+
+        for ws in getattr(self._wb, "_sheets", []):
+            for gen in (getattr(ws, "_rows", None), getattr(getattr(ws, "_writer", None), "xf", None)):
+                try:
+                    if gen is not None:
+                        gen.close()
+                except Exception:
+                    pass
+            out = getattr(getattr(ws, "_writer", None), "out", None)
+            if isinstance(out, str):
+                try:
+                    os.remove(out)
+                    _writer.ALL_TEMP_FILES.remove(out)
+                except (OSError, ValueError):
+                    pass
+
+    def _summary(self) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+
+        from pipeline.taxonomy import CAUSES, EMPTY, UNCERTAIN
+
+        ws = self._wb.create_sheet("summary")
+        zh = _SESSION.zh_headers
+        names = ["原因", "原因中文", "数量", "占比", "店铺评分维度", "建议"] if zh else \
+            ["cause", "cause_zh", "count", "share", "dsr", "remedy"]
+        bold = Font(bold=True)
+        head = []
+        for n in names:
+            cell = WriteOnlyCell(ws, value=n)
+            cell.font = bold
+            head.append(cell)
+        ws.append(head)
+        total = sum(self._counts.values())
+        lines = [(c.id, c.zh, c.dsr, c.remedy) for c in CAUSES]
+        lines += [(UNCERTAIN, "无法判断", "", ""), (EMPTY, "空评价", "", "")]
+        for cid, name, dsr, remedy in lines:
+            n = self._counts.get(cid, 0)
+            if cid in (UNCERTAIN, EMPTY) and not n:
+                continue
+            share = WriteOnlyCell(ws, value=n / total if total else 0.0)
+            share.number_format = "0.0%"
+            ws.append([cid, name, n, share, dsr, remedy])
+        share = WriteOnlyCell(ws, value=1.0 if total else 0.0)
+        share.number_format = "0.0%"
+        ws.append(["合计" if zh else "total", "", total, share, "", ""])
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: opening the temporary output (a seam for tests that simulate a full disk)
+_fdopen = os.fdopen
 
 
 @contextmanager
 def atomic_csv(path: Path | str, bom: bool = True, escape: bool = True):
-    """Yield a ``CsvOut`` writing to a temp file beside ``path``; rename into place on success.
-    On any error the temp file is removed and ``path`` is left untouched."""
+    """Yield a writer (``header(columns, trusted)``, ``rows(rows)``) for ``path``: CSV/TSV with
+    formula escaping, or an ``.xlsx`` workbook. It writes to a temp file beside the target and
+    renames it into place on success (through a symlink: its target is replaced); the file gets
+    the mode of the file it replaces, else ``0666 & ~umask``. On any error the temp file is
+    removed and ``path`` is left untouched; an OSError (full disk …) is one line naming ``path``."""
     path = Path(path)
+    fmt = output_format(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give an output file name")
     if not path.parent.exists():
         raise InputError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-            yield CsvOut(fh, escape)
-        os.replace(tmp, path)
-    except BaseException:
+        mode = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    fh = writer = None
+
+    def discard():
+        if writer is not None:
+            writer.discard()
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
+        else:
+            os.close(fd)
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+    try:
+        os.fchmod(fd, mode)
+        if fmt == "xlsx":
+            fh = _fdopen(fd, "wb")
+        else:
+            fh = _fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="")
+        writer = XlsxOut(fh, path) if fmt == "xlsx" else CsvOut(fh, escape, path, "\t" if fmt == "tsv" else ",")
+    except OSError as exc:
+        discard()
+        raise _write_error(path, exc) from None
+    try:
+        yield writer
+    except BaseException:  # the caller failed: leave the previous output alone
+        discard()
         raise
+    try:
+        writer.close()
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        os.replace(tmp, target)
+    except OSError as exc:
+        discard()
+        raise _write_error(path, exc) from None
+    except BaseException:
+        discard()
+        raise
+
+
+#: the same writer under a name that says it is not only CSV
+atomic_table = atomic_csv

@@ -1,0 +1,684 @@
+"""A hostile-input battery: every file is built here, byte by byte, and every case asserts the
+exact outcome — exit status, the one stderr line (naming file, row, column), and the cells
+written back. Either every input row comes out, in order, with its id, or there is one line.
+
+Sections
+  1. the battery (``CASES``): encodings, delimiters, quoting, line ends, odd/huge cells, odd
+     headers, binary and empty files — each run through ``reviewcause score``;
+  2. decoding internals: block-wise decoding at every block size, a bad byte at data row 50,000;
+  3. Excel input: which sheet, other sheets, formulas without a saved value, odd headers;
+  4. output: ``.xlsx`` workbooks, ``--zh-headers``, refused extensions, output = input, file
+     modes, a full disk;
+  5. label files;
+  6. the Makefile with file names holding spaces, brackets and quotes.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.tables import (ZH_COLUMNS, InputError, _codec_for, _text_blocks, display_name, open_table,
+                             plausibility)
+from pipeline.taxonomy import CAUSES
+
+REPO = Path(__file__).resolve().parents[1]
+R = ["质量太差了，用两天就坏", "快递太慢，等了一周", "第一次网购，点错了给了差评"]
+T = ["質量太差了，用兩天就壞", "快遞太慢，等了一週", "第一次網購，點錯了給了差評"]  # the same in traditional script
+
+
+def table_bytes(header, rows, enc="utf-8", sep=",", nl="\n") -> bytes:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, delimiter=sep, lineterminator=nl)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode(enc)
+
+
+def basic(enc="utf-8", sep=",", nl="\n", texts=R, header=("评价编号", "评价内容")) -> bytes:
+    return table_bytes(list(header), [[str(i + 1), t] for i, t in enumerate(texts)], enc, sep, nl)
+
+
+def run_score(tmp_path, capsys, src, model, *extra, out="out.csv"):
+    out_path = tmp_path / out
+    code = main(["score", str(src), "-o", str(out_path), "--model", str(model), "-q", *extra])
+    return code, out_path, capsys.readouterr().err
+
+
+def read_csv_out(path: Path, sep=","):
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=sep))
+    return rows[0], rows[1:]
+
+
+# --- 1. the battery ---------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One hostile file. Success: ``header`` (the input header as written back), ``rows`` (the
+    input cells of every row, in order) and ``ids`` (the review_id column). Failure: ``error``,
+    the exact message after ``<file>: ``."""
+
+    name: str
+    data: bytes
+    header: list[str] | None = None
+    rows: list[list[str]] | None = None
+    ids: list[str] | None = None
+    error: str | None = None
+    suffix: str = ".csv"
+    extra: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)  # exact warning lines, '{src}' = the input path
+    causes: dict[int, str] = field(default_factory=dict)  # row index → expected cause
+
+
+H = ["评价编号", "评价内容"]
+ROWS = [["1", R[0]], ["2", R[1]], ["3", R[2]]]
+IDS = ["1", "2", "3"]
+BIG = "质量很差" * 75_000  # 300,000 characters in one cell
+OVER_BLOCK = "质" * 600_000  # 1.8 MB of UTF-8 in one cell: crosses the 1 MB read blocks
+WIDE = [f"c{i}" for i in range(2_000)]
+CTRL = "a\x01b\x07c\x1b[31m红\x7f\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029d"
+EMOJI = ["👨‍👩‍👧 质量差😡", "Bad quality, 太差 !!!", "品質が悪い（日本語）", "جودة سيئة", "𠮷野家的盒子漏了"]
+TEXT_AFTER_QUOTE = "评价编号,评价内容\n1,\"很差\"吧\n".encode()
+
+CASES = [
+    # --- encodings
+    Case("utf8", basic(), H, ROWS, IDS),
+    Case("utf8_bom", basic("utf-8-sig"), H, ROWS, IDS),
+    Case("gbk", basic("gbk"), H, ROWS, IDS),
+    Case("gb18030_four_byte", basic("gb18030", texts=["𠮷野家的盒子漏了😡", R[1], R[2]]), H,
+         [["1", "𠮷野家的盒子漏了😡"], ROWS[1], ROWS[2]], IDS),
+    Case("big5_taiwan_export", basic("cp950", texts=T, header=("評價編號", "評價內容")), ["評價編號", "評價內容"],
+         [["1", T[0]], ["2", T[1]], ["3", T[2]]], IDS),
+    Case("big5_one_short_row", table_bytes(["評價內容"], [["很差，退貨"]], "cp950"), ["評價內容"], [["很差，退貨"]], ["1"]),
+    Case("big5_given", basic("cp950", texts=T, header=("評價編號", "評價內容")), ["評價編號", "評價內容"],
+         [["1", T[0]], ["2", T[1]], ["3", T[2]]], IDS, extra=("--encoding", "big5")),
+    Case("utf16le_excel_unicode_text", b"\xff\xfe" + basic("utf-16-le", sep="\t", nl="\r\n"), H, ROWS, IDS, suffix=".txt"),
+    Case("utf16be_bom", b"\xfe\xff" + basic("utf-16-be"), H, ROWS, IDS),
+    Case("utf16le_without_bom", basic("utf-16-le", sep="\t", nl="\r\n"), H, ROWS, IDS, suffix=".txt"),
+    Case("utf32_bom", basic("utf-32"), H, ROWS, IDS),
+    Case("shift_jis", table_bytes(["番号", "内容"], [["1", "品質が悪いです。がっかりしました"], ["2", "配送が遅かったです"]], "shift_jis"),
+         error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
+               "it looks like Japanese Shift-JIS (--encoding shift_jis)); give it with --encoding"),
+    Case("latin1", table_bytes(["id", "text"], [["1", "très déçu, qualité médiocre"], ["2", "à éviter"]], "latin-1"),
+         error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
+               "it looks like Western latin-1/cp1252 (--encoding cp1252)); give it with --encoding"),
+    Case("euc_kr", table_bytes(["번호", "내용"], [["1", "품질이 너무 나쁘고 배송도 늦었습니다"], ["2", "다시는 안 삽니다"]], "euc_kr"),
+         error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
+               "it looks like Korean EUC-KR (--encoding euc-kr)); give it with --encoding"),
+    Case("utf8_bad_byte_row_3", basic().replace("第一次".encode(), b"\xff" + "第一次".encode()),
+         error="data row 3 (line 4) is not decodable as utf-8 (invalid start byte: 0xff); the file is not all utf-8 "
+               "— give its encoding with --encoding"),
+    Case("gbk_bad_byte_row_2", basic("gbk").replace("快递".encode("gbk"), b"\x80" + "快递".encode("gbk")),
+         error="data row 2 (line 3) is not decodable as gb18030 (illegal multibyte sequence: 0x80); the file is not "
+               "all gb18030 — give its encoding with --encoding"),
+    Case("utf16_given_for_utf8", basic(), extra=("--encoding", "utf-16"),
+         error="read as utf-16 the text is garbled; it looks like utf-8 — drop --encoding or give the right one"),
+    Case("gbk_given_for_utf8", basic(), extra=("--encoding", "gbk"),
+         error="not decodable as gbk (illegal multibyte sequence on line 1); it looks like utf-8 — drop --encoding or "
+               "give the right one"),
+    Case("unknown_encoding", basic(), extra=("--encoding", "klingon"),
+         error="unknown encoding 'klingon' (e.g. utf-8, gb18030, big5, utf-16)"),
+    Case("double_bom", "\ufeff".encode() + basic("utf-8-sig"), ["\ufeff评价编号", "评价内容"], ROWS, IDS),
+    Case("bom_only", b"\xef\xbb\xbf", error="the file is empty (no header row)"),
+    # --- delimiters
+    Case("tsv", basic(sep="\t"), H, ROWS, IDS, suffix=".tsv"),
+    Case("semicolon", basic(sep=";"), H, ROWS, IDS),
+    Case("tab_with_commas_in_cells", basic(sep="\t", texts=["差,很差,非常差", "一般;还行", "好"]), H,
+         [["1", "差,很差,非常差"], ["2", "一般;还行"], ["3", "好"]], IDS, suffix=".txt"),
+    Case("excel_sep_line", b"sep=;\n" + basic(sep=";"), H, ROWS, IDS),
+    Case("pipe_is_not_a_delimiter", basic(sep="|"),
+         error="no review text column found (columns seen: 评价编号|评价内容); name it with --text-col"),
+    # --- quoting
+    Case("quoted_newlines_quotes_delimiters", basic(texts=['第一行\n第二行，"引号"也在', "逗号,分号;\r\n换行", '""']), H,
+         [["1", '第一行\n第二行，"引号"也在'], ["2", "逗号,分号;\r\n换行"], ["3", '""']], IDS),
+    Case("quoted_header", '"评价编号","评价内容"\n"1","很差"\n'.encode(), H, [["1", "很差"]], ["1"]),
+    Case("quote_inside_unquoted_cell", '评价编号,评价内容\n1,他说"好"吧\n'.encode(), H, [["1", '他说"好"吧']], ["1"]),
+    Case("unclosed_quote", '评价编号,评价内容\n1,很差\n2,"没有结尾\n3,还行\n'.encode(),
+         error="data row 2: a quoted cell opened on line 3 is never closed (a stray '\"'?)"),
+    Case("text_after_closing_quote", TEXT_AFTER_QUOTE,
+         error="data row 1 (line 2): malformed CSV (',' expected after '\"'); a quoted cell must end at its closing quote"),
+    # --- line ends
+    Case("crlf", basic(nl="\r\n"), H, ROWS, IDS),
+    Case("cr_only", basic(nl="\r"), H, ROWS, IDS),
+    Case("mixed_line_ends", "评价编号,评价内容\r\n1,很差\n2,一般\r3,还行\r\n".encode(), H,
+         [["1", "很差"], ["2", "一般"], ["3", "还行"]], IDS),
+    Case("no_final_newline", basic().rstrip(b"\n"), H, ROWS, IDS),
+    Case("blank_lines_inside_and_after", "评价编号,评价内容\na,很差\n\nb,一般\n\n".encode(), H,
+         [["a", "很差"], ["", ""], ["b", "一般"], ["", ""]], ["a", "2", "b", "4"], causes={1: "empty", 3: "empty"}),
+    Case("blank_lines_before_header", b"\n\r\n" + basic(), H, ROWS, IDS),
+    # --- cells
+    Case("blank_and_space_texts", table_bytes(H, [["1", ""], ["2", "   "], ["3", "\t"]]), H,
+         [["1", ""], ["2", "   "], ["3", "'\t"]], IDS, causes={0: "empty", 1: "empty", 2: "empty"}),  # tab-first: escaped
+    Case("huge_cell", table_bytes(H, [["1", BIG], ["2", R[1]]]), H, [["1", BIG], ["2", R[1]]], ["1", "2"]),
+    Case("cell_longer_than_a_read_block", table_bytes(H, [["1", R[0]], ["2", OVER_BLOCK], ["3", R[2]]]), H,
+         [["1", R[0]], ["2", OVER_BLOCK], ["3", R[2]]], IDS),
+    Case("control_characters", table_bytes(H, [["1", CTRL], ["2", R[1]]]), H, [["1", CTRL], ["2", R[1]]], ["1", "2"]),
+    Case("nul_byte", basic().replace("快递".encode(), b"\x00" + "快递".encode()),
+         error="binary data (a NUL byte on line 3), not a CSV text file"),
+    Case("emoji_and_mixed_scripts", table_bytes(H, [[str(i), t] for i, t in enumerate(EMOJI, 1)]), H,
+         [[str(i), t] for i, t in enumerate(EMOJI, 1)], ["1", "2", "3", "4", "5"]),
+    Case("leading_zero_and_long_ids", table_bytes(H, [["007", R[0]], ["1234567890123456789", R[1]]]), H,
+         [["007", R[0]], ["1234567890123456789", R[1]]], ["007", "1234567890123456789"]),
+    # --- shapes and headers
+    Case("header_only", "评价编号,评价内容\n".encode(), H, [], []),
+    Case("one_column_with_commas", "评价内容\n质量差,退货\n还行;一般\n".encode(), ["评价内容"],
+         [["质量差,退货"], ["还行;一般"]], ["1", "2"]),
+    Case("very_wide_rows", table_bytes(WIDE[:1000] + ["评价内容"] + WIDE[1000:], [[*"x" * 1000, R[0], *"y" * 1000]] * 2),
+         WIDE[:1000] + ["评价内容"] + WIDE[1000:], [[*"x" * 1000, R[0], *"y" * 1000]] * 2, ["1", "2"]),
+    Case("duplicate_headers", table_bytes(["备注", "评价内容", "备注", "评价内容"], [["a", R[0], "b", "另一列"]]),
+         ["备注", "评价内容", "备注", "评价内容"], [["a", R[0], "b", "另一列"]], ["1"],
+         warnings=["{src}: column '评价内容' appears 2 times (columns 2, 4); column 2 is read as the text (the first); "
+                   "all are written back unchanged"]),
+    Case("blank_headers", table_bytes(["评价编号", "", "评价内容", ""], [["1", "x", R[0], "y"]]), ["评价编号", "", "评价内容", ""],
+         [["1", "x", R[0], "y"]], ["1"]),
+    Case("trailing_comma_every_row", "评价编号,评价内容\n1,很差,\n2,一般,\n3,还行,\n".encode(), H,
+         [["1", "很差"], ["2", "一般"], ["3", "还行"]], IDS),
+    Case("trailing_comma_header_too", "评价编号,评价内容,\n1,很差,\n2,一般,\n".encode(), ["评价编号", "评价内容", ""],
+         [["1", "很差", ""], ["2", "一般", ""]], ["1", "2"]),
+    Case("short_rows_padded", "评价编号,评分,评价内容\n1\n2,5,还行\n".encode(), ["评价编号", "评分", "评价内容"],
+         [["1", "", ""], ["2", "5", "还行"]], ["1", "2"]),
+    Case("unquoted_comma_in_text", "评价编号,评价内容\n1,很差\n2,质量差,退货\n".encode(),
+         error="data row 2 (line 3) has 3 fields but the header has 2; a cell with an unquoted ',' in it? Quote that cell"),
+    Case("traditional_headers", table_bytes(["評價編號", "評分", "買家暱稱", "商品名稱", "評價內容", "商家回覆"],
+                                            [["A1", "1", "t***1", "杯子", T[0], "抱歉"]]),
+         ["評價編號", "評分", "買家暱稱", "商品名稱", "評價內容", "商家回覆"], [["A1", "1", "t***1", "杯子", T[0], "抱歉"]], ["A1"]),
+    # --- not text at all
+    Case("gzip", b"\x1f\x8b\x08\x00" + bytes(40), error="this is a gzip archive, not a CSV file"),
+    Case("pdf", b"%PDF-1.7\n" + bytes(40), error="this is a PDF document, not a CSV file"),
+    Case("csv_named_xlsx", basic(), suffix=".xlsx", error="not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)"),
+    Case("old_xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), suffix=".xls",
+         error="this is an old binary Excel/Office file (.xls): save it as .xlsx or CSV, not a CSV file"),
+    Case("empty", b"", error="the file is empty"),
+    Case("whitespace_only", b"\n\n\r\n", error="the file is empty (no header row)"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_hostile_input(tmp_path, capsys, tiny_model_path, case):
+    src = tmp_path / f"{case.name}{case.suffix}"
+    src.write_bytes(case.data)
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path, *case.extra)
+    if case.error is not None:
+        assert err == f"reviewcause: error: {src}: {case.error}\n"
+        assert code == 2 and not out.exists()
+        return
+    assert code == 0, err
+    assert err.splitlines() == [f"reviewcause: warning: {w.format(src=src)}" for w in case.warnings]
+    header, rows = read_csv_out(out)
+    n = len(case.header)
+    assert header[:n] == case.header and header[n] == "review_id"
+    assert len(rows) == len(case.rows)
+    assert [r[:n] for r in rows] == case.rows
+    assert [r[n] for r in rows] == case.ids
+    for i, cause in case.causes.items():
+        assert rows[i][n + 1] == cause
+
+
+def test_battery_is_large_enough():
+    assert len(CASES) >= 40
+
+
+# --- 2. decoding internals --------------------------------------------------------------------
+
+TRICKY = "id,text\r\n1,\"多行\r\n内容\"\r2,质量差😡\n3,\"a\"\"b\"\r\n\r\n4,末行"
+
+
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030", "utf-16-le", "utf-16-be"])
+def test_block_decoding_cuts_only_at_line_ends(tmp_path, enc):
+    """Every block size, so that a cut falls inside every multi-byte character and between every
+    CR and LF: the text comes back whole and every block ends with a whole line."""
+    src = tmp_path / "t.csv"
+    src.write_bytes(TRICKY.encode(enc))
+    c = _codec_for(enc, b"")
+    for block in range(1, 40):
+        parts = list(_text_blocks(src, c, block=block))
+        assert "".join(parts) == TRICKY
+        assert all(p.endswith(("\n", "\r")) for p in parts[:-1])
+        assert not any(p.startswith("\n") and q.endswith("\r") for q, p in zip(parts, parts[1:]))
+
+
+def test_bad_byte_at_data_row_50000_is_reported_there(tmp_path):
+    """A multi-line cell before it, so data row and line differ; 50,000 rows cross the read blocks."""
+    rows = [[str(i), f"第{i}条：质量太差"] for i in range(1, 60_001)]
+    rows[10][1] = "两行\n的评价"
+    data = table_bytes(["id", "text"], rows)
+    at = data.index("第50000条".encode())
+    src = tmp_path / "big.csv"
+    src.write_bytes(data[:at] + b"\xfe" + data[at:])
+    table = open_table(src, chunksize=20_000)
+    assert table.encoding == "utf-8"
+    seen = 0
+    with pytest.raises(InputError) as info:
+        for chunk in table.chunks():
+            seen += len(chunk)
+    assert str(info.value) == (f"{src}: data row 50000 (line 50002) is not decodable as utf-8 (invalid start byte: 0xfe); "
+                               f"the file is not all utf-8 — give its encoding with --encoding")
+    assert seen == 40_000  # the chunks before the bad one were whole
+
+
+def test_bad_byte_late_in_a_gbk_file(tmp_path):
+    rows = [[str(i), f"第{i}条：质量太差"] for i in range(1, 30_001)]
+    data = table_bytes(["id", "text"], rows, "gbk")
+    at = data.index("第29999条".encode("gbk"))
+    src = tmp_path / "late.csv"
+    src.write_bytes(data[:at] + b"\xff" + data[at:])
+    table = open_table(src)
+    assert table.encoding == "gb18030"
+    with pytest.raises(InputError, match=r"late.csv: data row 29999 \(line 30000\) is not decodable as gb18030"):
+        list(table.chunks())
+
+
+def test_plausibility_tells_big5_from_gbk():
+    gbk, big5 = "\n".join(R).encode("gbk"), "\n".join(T).encode("cp950")
+    assert plausibility(gbk.decode("gb18030")) == 1.0 and plausibility(big5.decode("cp950")) == 1.0
+    assert plausibility(big5.decode("gb18030")) < 0.5
+
+
+def test_roles_from_traditional_headers(tmp_path):
+    src = tmp_path / "tw.csv"
+    src.write_bytes(table_bytes(["評價編號", "評分", "買家暱稱", "商品名稱", "評價時間", "評價內容", "商家回覆"], [["A1", "1", "x", "杯", "2024-01-01", T[0], "抱歉"]],
+                                "cp950"))
+    table = open_table(src)
+    assert table.encoding == "cp950"
+    assert table.roles == {"text": "評價內容", "id": "評價編號", "rating": "評分", "buyer": "買家暱稱", "item": "商品名稱",
+                           "date": "評價時間", "reply": "商家回覆"}
+
+
+def test_duplicate_columns_keep_their_cells(tmp_path):
+    src = tmp_path / "dup.csv"
+    src.write_bytes(table_bytes(["评价内容", "评价内容", "备注", "备注", ""], [["甲", "乙", "丙", "丁", "戊"]]))
+    table = open_table(src)
+    chunk = next(table.chunks())
+    assert [display_name(c) for c in table.columns] == ["评价内容", "评价内容", "备注", "备注", ""]
+    assert table.roles["text"] == "评价内容" and chunk[table.roles["text"]].tolist() == ["甲"]
+    assert chunk.to_numpy().tolist() == [["甲", "乙", "丙", "丁", "戊"]]
+
+
+# --- 3. Excel input ---------------------------------------------------------------------------
+
+
+def workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    wb.save(path)
+    return path
+
+
+def test_xlsx_reports_the_sheet_read_and_other_sheets_with_data(tmp_path, capsys, tiny_model_path):
+    src = workbook(tmp_path / "export.xlsx", {
+        "说明": [["本文件由千牛导出"]],
+        "评价": [["评价编号", "评价内容", "评分"], ["A1", R[0], 1], [None, None, None], ["A3", R[2], 2.0]],
+        "汇总": [["合计", 3]],
+        "空白": [],
+    })
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert err[0] == (f"reviewcause: warning: {src}: read sheet '评价' (2 of 4); sheet(s) '说明', '汇总' also hold data and were "
+                      f"not read — move the reviews to one sheet or save that sheet as CSV")
+    header, rows = read_csv_out(tmp_path / "o.csv")
+    assert header[:4] == ["评价编号", "评价内容", "评分", "review_id"]
+    assert [r[:4] for r in rows] == [["A1", R[0], "1", "A1"], ["", "", "", "2"], ["A3", R[2], "2", "A3"]]
+
+
+def test_xlsx_single_sheet_is_named_on_stderr(tmp_path, capsys):
+    src = workbook(tmp_path / "one.xlsx", {"Sheet1": [[None], ["评价内容"], [R[0]]]})
+    table = open_table(src)
+    assert capsys.readouterr().err == f"reviewcause: note: {src}: read sheet 'Sheet1' (1 of 1), header on row 2\n"
+    assert next(table.chunks()).to_numpy().tolist() == [[R[0]]]
+
+
+def test_xlsx_formula_without_saved_value_is_reported(tmp_path, capsys):
+    # openpyxl saves formulas without cached values, as a script-made export would
+    src = workbook(tmp_path / "f.xlsx", {"评价": [["评价内容", "评分", "备注"], [R[0], "=1+1", "=A2"], [R[1], 3, "x"]]})
+    table = open_table(src)
+    rows = [r for c in table.chunks() for r in c.to_numpy().tolist()]
+    assert rows == [[R[0], "", ""], [R[1], "3", "x"]]
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"reviewcause: warning: {src} (sheet '评价'): 2 formula cell(s) have no saved value and were read as blank "
+        f"(first: B2); open the file in Excel and save it to store the values")
+
+
+def test_xlsx_odd_headers_and_cells(tmp_path, capsys):
+    import datetime as dt
+
+    src = workbook(tmp_path / "odd.xlsx", {"S": [["评价内容", None, "评价内容", "日期", "金额"],
+                                                 [R[0], "x", "y", dt.datetime(2024, 5, 1, 13, 5), 19.9],
+                                                 ["placeholder", None, None, dt.date(2024, 5, 2), 20.0]]})
+    from openpyxl import load_workbook
+
+    wb = load_workbook(src)
+    wb["S"]["A3"].value = "=不是公式"
+    wb["S"]["A3"].data_type = "s"  # text that starts with '=' (not a formula)
+    wb.save(src)
+    table = open_table(src)
+    assert [display_name(c) for c in table.columns] == ["评价内容", "", "评价内容", "日期", "金额"]
+    assert next(table.chunks()).to_numpy().tolist() == [[R[0], "x", "y", "2024-05-01 13:05:00", "19.9"],
+                                                       ["=不是公式", "", "", "2024-05-02 00:00:00", "20"]]
+    assert capsys.readouterr().err == (f"reviewcause: warning: {src} (sheet 'S'): column '评价内容' appears 2 times (columns 1, 3); "
+                                       f"column 1 is read as the text (the first); all are written back unchanged\n"
+                                       f"reviewcause: note: {src}: read sheet 'S' (1 of 1), header on row 1\n")
+
+
+def test_xlsx_data_without_header_and_no_text_column(tmp_path, capsys, tiny_model_path):
+    src = workbook(tmp_path / "w.xlsx", {"S": [["评价内容"], [R[0], None, "stray"]]})
+    code, _, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 2 and err == (f"reviewcause: error: {src} (sheet 'S'): cell C2 holds data but its column has no header; "
+                                 f"give the column a header or clear it\n")
+    src = workbook(tmp_path / "n.xlsx", {"S": [["买家", "评分"], ["a", 1]]})
+    code, _, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 2 and err == (f"reviewcause: error: {src} (sheet 'S'): no review text column found (columns seen: 买家, 评分); "
+                                 f"name it with --text-col\n")
+
+
+# --- 4. output --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    src = tmp_path / "reviews.csv"
+    src.write_bytes(table_bytes(["评价编号", "评价内容"], [["1", "=HYPERLINK(\"http://x\",\"点我\")"], ["2", R[1]],
+                                                    ["3", "+86 13800000000 返我50块就改好评"], ["4", "@SUM(A1)"], ["5", ""]]))
+    return src
+
+
+def test_xlsx_output_is_a_real_workbook(tmp_path, capsys, tiny_model_path, reviews_csv):
+    from openpyxl import load_workbook
+
+    code, out, err = run_score(tmp_path, capsys, reviews_csv, tiny_model_path, out="p.xlsx")
+    assert code == 0 and err == ""
+    assert out.read_bytes()[:4] == b"PK\x03\x04"
+    wb = load_workbook(out)
+    assert wb.sheetnames == ["predictions", "summary"]
+    ws = wb["predictions"]
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    header = rows[0]
+    assert header[:4] == ["评价编号", "评价内容", "review_id", "cause"]
+    body = rows[1:]
+    assert [r[0] for r in body] == ["1", "2", "3", "4", "5"]
+    # formula-looking input stays text, shown as written (no ' prefix needed in a typed cell)
+    assert [r[1] for r in body[:4]] == ["=HYPERLINK(\"http://x\",\"点我\")", R[1], "+86 13800000000 返我50块就改好评", "@SUM(A1)"]
+    assert {ws.cell(row=i, column=2).data_type for i in range(2, 6)} == {"s"}
+    conf = header.index("confidence")
+    assert all(isinstance(r[conf], (int, float)) for r in body)
+    assert body[4][3] == "empty"
+    # the summary: every cause with its Chinese name, DSR dimension and remedy; counts add up
+    summary = [[c.value for c in r] for r in wb["summary"].iter_rows()]
+    assert summary[0] == ["cause", "cause_zh", "count", "share", "dsr", "remedy"]
+    by_id = {r[0]: r for r in summary[1:]}
+    for c in CAUSES:
+        assert by_id[c.id][1:2] + by_id[c.id][4:] == [c.zh, c.dsr, c.remedy]
+    causes = [r[3] for r in body]
+    assert all(by_id[k][2] == causes.count(k) for k in set(causes))
+    assert by_id["total"][2] == 5 and by_id["total"][3] == 1.0
+    assert abs(sum(r[3] for r in summary[1:-1]) - 1.0) < 1e-9
+
+
+def test_zh_headers_csv_and_xlsx(tmp_path, capsys, tiny_model_path, reviews_csv):
+    from openpyxl import load_workbook
+
+    code, out, _ = run_score(tmp_path, capsys, reviews_csv, tiny_model_path, "--zh-headers", out="zh.csv")
+    header, rows = read_csv_out(out)
+    expected = ["评价编号", "评价内容", "评价标识", "原因", "原因中文", "置信度", "全部原因", "店铺评分维度", "建议", "疑似恶意",
+                "恶意分", "相似群组", "证据"] + [f"概率_{c.zh}" for c in CAUSES]
+    assert code == 0 and header == expected and len(rows) == 5
+    assert rows[0][1] == "'=HYPERLINK(\"http://x\",\"点我\")"  # CSV: escaped against formula injection
+    code, out, _ = run_score(tmp_path, capsys, reviews_csv, tiny_model_path, "--zh-headers", out="zh.xlsx")
+    wb = load_workbook(out)
+    assert code == 0 and [c.value for c in next(wb["predictions"].iter_rows())] == expected
+    assert [c.value for c in next(wb["summary"].iter_rows())] == ["原因", "原因中文", "数量", "占比", "店铺评分维度", "建议"]
+    assert set(ZH_COLUMNS.values()) == set(expected[2:])
+
+
+def test_zh_header_that_an_input_column_already_has(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "r.csv"
+    src.write_bytes(table_bytes(["评价内容", "建议"], [[R[0], "无"]]))
+    code, out, _ = run_score(tmp_path, capsys, src, tiny_model_path, "--zh-headers")
+    header, _ = read_csv_out(out)
+    assert code == 0 and header[:2] == ["评价内容", "建议"] and "建议(remedy)" in header and header.count("建议") == 1
+
+
+def test_tsv_output(tmp_path, capsys, tiny_model_path, reviews_csv):
+    code, out, _ = run_score(tmp_path, capsys, reviews_csv, tiny_model_path, out="p.tsv")
+    header, rows = read_csv_out(out, sep="\t")
+    assert code == 0 and header[:3] == ["评价编号", "评价内容", "review_id"] and [r[2] for r in rows] == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("name, what", [("p.json", "a .json file"), ("p.xls", "a .xls file"), ("p.parquet", "a .parquet file"),
+                                        ("p.xlsm", "a .xlsm file"), ("predictions", "a file without an extension")])
+def test_unwritable_output_extension_refused_before_any_work(tmp_path, capsys, name, what):
+    src = tmp_path / "r.csv"
+    src.write_bytes(basic())
+    out = tmp_path / name
+    # the model does not exist: the output is checked first
+    code = main(["score", str(src), "-o", str(out), "--model", str(tmp_path / "none.joblib"), "-q"])
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == f"reviewcause: error: {out}: cannot write {what}; name the output .csv, .tsv or .xlsx\n"
+
+
+def test_output_that_is_an_input_is_refused(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "r.csv"
+    src.write_bytes(basic())
+    before = src.read_bytes()
+    model_copy = tmp_path / "m.csv"  # a model file given a writable-looking name
+    shutil.copy(tiny_model_path, model_copy)
+    link, hard = tmp_path / "link.csv", tmp_path / "hard.csv"
+    link.symlink_to(src)
+    os.link(src, hard)
+    cases = [
+        (src, f"{src}: is the input file itself"),
+        (link, f"{link}: is the same file as the input file {src}"),
+        (hard, f"{hard}: is the same file as the input file {src}"),
+        (tmp_path / "sub" / ".." / "r.csv", None),
+    ]
+    (tmp_path / "sub").mkdir()
+    for out, message in cases:
+        code = main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and src.read_bytes() == before
+        if message:
+            assert err == f"reviewcause: error: {message}; writing the output there would destroy it — choose another output file\n"
+        else:
+            assert err.startswith(f"reviewcause: error: {out}: is the same file as the input file {src}")
+    code = main(["score", str(src), "-o", str(model_copy), "--model", str(model_copy), "-q"])
+    assert code == 2 and model_copy.read_bytes() == Path(tiny_model_path).read_bytes()
+    assert capsys.readouterr().err == (f"reviewcause: error: {model_copy}: is the model file itself; writing the output there "
+                                       f"would destroy it — choose another output file\n")
+    # suspects -o its own predictions file
+    pred = tmp_path / "pred.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    saved = pred.read_bytes()
+    plink = tmp_path / "plink.csv"
+    plink.symlink_to(pred)
+    for out in (pred, plink):
+        code = main(["suspects", str(pred), "-o", str(out), "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and pred.read_bytes() == saved and err.count("\n") == 1
+        assert "predictions file" in err and "writing the output there would destroy it" in err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_output_mode_follows_umask_and_kept_on_overwrite(tmp_path, capsys, tiny_model_path, suffix):
+    src = tmp_path / "r.csv"
+    src.write_bytes(basic())
+    out = tmp_path / f"o{suffix}"
+    old = os.umask(0o027)
+    try:
+        assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+        os.umask(0o022)
+        assert main(["score", str(src), "-o", str(tmp_path / f"n{suffix}"), "--model", str(tiny_model_path), "-q"]) == 0
+        assert stat.S_IMODE((tmp_path / f"n{suffix}").stat().st_mode) == 0o644
+        out.chmod(0o600)
+        assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_output_through_a_symlink_replaces_its_target(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "r.csv"
+    src.write_bytes(basic())
+    real, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    real.write_text("old", encoding="utf-8")
+    link.symlink_to(real)
+    assert main(["score", str(src), "-o", str(link), "--model", str(tiny_model_path), "-q"]) == 0
+    assert link.is_symlink() and read_csv_out(real)[1][0][:2] == ["1", R[0]]
+
+
+class FullDisk(io.RawIOBase):
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, fh, room: int):
+        self._fh, self._room = fh, room
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        if len(b) > self._room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= len(b)
+        return self._fh.write(b)
+
+    def fileno(self):
+        return self._fh.fileno()
+
+    def close(self):
+        self._fh.close()
+        super().close()
+
+
+@pytest.mark.parametrize("suffix, room", [(".csv", 0), (".csv", 300), (".xlsx", 100)])
+def test_full_disk_is_one_line_and_keeps_the_previous_output(tmp_path, capsys, tiny_model_path, monkeypatch, suffix, room):
+    import pipeline.tables as tables
+
+    src = tmp_path / "r.csv"
+    src.write_bytes(table_bytes(H, [[str(i), R[i % 3]] for i in range(200)]))
+    out = tmp_path / f"o{suffix}"
+    out.write_bytes(b"previous result")
+    real = os.fdopen
+
+    def full(fd, mode="r", *args, encoding=None, newline=None, **kw):
+        raw = FullDisk(real(fd, "wb", buffering=0), room)
+        buffered = io.BufferedWriter(raw, buffer_size=64)
+        return buffered if "b" in mode else io.TextIOWrapper(buffered, encoding=encoding, newline=newline)
+
+    monkeypatch.setattr(tables, "_fdopen", full)
+    code = main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"])
+    assert code == 2
+    assert capsys.readouterr().err == f"reviewcause: error: {out}: cannot write (No space left on device); nothing was changed there\n"
+    assert out.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["r.csv", out.name])
+
+
+def test_xlsx_output_of_control_characters_and_overlong_cells(tmp_path, capsys, tiny_model_path):
+    from openpyxl import load_workbook
+
+    src = tmp_path / "r.csv"
+    src.write_bytes(table_bytes(H, [["1", "a\x01b"], ["2", "长" * 40_000], ["3", "_x0041_"]]))
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path, out="o.xlsx")
+    assert code == 0
+    assert err == (f"reviewcause: warning: {out}: 1 cell(s) longer than Excel's 32,767-character limit were cut "
+                   f"(first: data row 2, column '评价内容'); write CSV to keep them whole\n")
+    cells = [r[1] for r in load_workbook(out)["predictions"].iter_rows(min_row=2, values_only=True)]
+    # XML cannot hold U+0001: OOXML's escape, which Excel shows as the character; a literal _x0041_ is escaped too
+    assert cells == ["a_x0001_b", "长" * 32_767, "_x005F_x0041_"]
+
+
+# --- 5. label files ---------------------------------------------------------------------------
+
+
+def test_gbk_tsv_and_xlsx_label_files_are_read(tmp_path):
+    from pipeline.data import read_labelled_csv
+
+    gbk = tmp_path / "labels.csv"
+    gbk.write_bytes(table_bytes(["text", "labels", "primary"], [[R[0], "product_quality", ""], [R[1], "stockout_logistics|service_attitude", "service_attitude"]], "gbk"))
+    df = read_labelled_csv(gbk)
+    assert df["text"].tolist() == R[:2] and df["primary"].tolist() == ["product_quality", "service_attitude"]
+    assert df["labels"].tolist() == [["product_quality"], ["stockout_logistics", "service_attitude"]]
+    xlsx = workbook(tmp_path / "labels.xlsx", {"L": [["text", "labels"], [R[2], "novice_buyer"], [R[0], "none"]]})
+    df = read_labelled_csv(xlsx)
+    assert df["text"].tolist() == [R[2], R[0]] and df["primary"].tolist() == ["novice_buyer", "none"]
+    tsv = tmp_path / "labels.tsv"
+    tsv.write_bytes(table_bytes(["text", "labels"], [[R[0], "product_quality|expectation_gap"]], sep="\t"))
+    assert read_labelled_csv(tsv)["primary"].tolist() == ["product_quality"]
+
+
+def test_text_and_labels_only_primary_is_the_first_label(tmp_path):
+    from pipeline.data import read_labelled_csv
+
+    src = tmp_path / "l.csv"
+    src.write_bytes(table_bytes(["text", "labels"], [[R[0], "product_quality|expectation_gap"], [R[1], "stockout_logistics"], [R[2], "none"]]))
+    assert read_labelled_csv(src)["primary"].tolist() == ["product_quality", "stockout_logistics", "none"]
+
+
+LABEL_ERRORS = [
+    ("empty", b"", "the file is empty"),
+    ("header_only", b"text,labels\n", "no labelled rows (only a header)"),
+    ("no_labels_column", "text,label\n好,prank\n".encode(), "no 'labels' column (columns seen: text, label)"),
+    ("all_labels_blank", "text,labels\n好,\n差,\n".encode(),
+     "column 'labels' is blank on every row; give each review its cause ids ('|'-separated) or 'none'"),
+    ("one_label_blank", "text,labels\n好,prank\n差,\n".encode(), "row 3, column 'labels': blank; give the cause ids or 'none'"),
+    ("unknown_label", "text,labels\n好,prank\n差,quality\n".encode(), "row 3, column 'labels': unknown cause id(s) ['quality']"),
+    ("unknown_primary", "text,labels,primary\n好,prank,prank\n差,product_quality,quality\n".encode(),
+     "row 3, column 'primary': unknown cause id 'quality'; expected one of "
+     "['expectation_gap', 'service_attitude', 'stockout_logistics', 'product_quality', 'novice_buyer', 'prank', "
+     "'competitor_sabotage', 'extortion'] or 'none'"),
+    ("primary_not_a_label", "text,labels,primary\n差,product_quality,prank\n".encode(),
+     "row 2, column 'primary': 'prank' is not one of the row's labels (product_quality)"),
+    ("duplicate_ids", "id,text,labels\na,好,prank\nb,差,prank\na,还行,none\n".encode(),
+     "row 4, column 'id': duplicate id 'a' (also on row 2)"),
+    ("shift_jis", "text,labels\n品質が悪いです。がっかり,product_quality\n".encode("shift_jis"),
+     "cannot tell the text encoding with confidence"),
+]
+
+
+@pytest.mark.parametrize("name, data, message", LABEL_ERRORS, ids=[c[0] for c in LABEL_ERRORS])
+def test_label_file_errors_are_one_line(tmp_path, capsys, tiny_model_path, name, data, message):
+    src = tmp_path / f"{name}.csv"
+    src.write_bytes(data)
+    code = main(["evaluate", str(src), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"reviewcause: error: {src}: {message}") and err.count("\n") == 1
+
+
+# --- 6. the Makefile --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("name", ["评价 导出 (1).csv", "a b.csv", "it's [copy] & more.csv"])
+def test_make_score_with_spaces_and_brackets_in_the_name(tmp_path, tiny_model_path, name):
+    """The recipe ``make score`` runs (``-n``: printed, not run; the model counts as up to date)
+    is run by the shell with the tiny model: the file names arrive as one word each."""
+    src = tmp_path / name
+    src.write_bytes(basic())
+    out = tmp_path / f"out {name}"
+    dry = subprocess.run(["make", "-s", "-n", "-o", "models/reviewcause.joblib", "-o", ".venv/.installed", "score",
+                          f"IN={src}", f"OUT={out}"], cwd=REPO, capture_output=True, text=True, check=True)
+    line = dry.stdout.strip()
+    assert "\n" not in line and " -m pipeline score " in line
+    run = subprocess.run(["bash", "-c", f"{line} -q --model '{tiny_model_path}'"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert [r[:2] for r in read_csv_out(out)[1]] == ROWS
