@@ -104,7 +104,7 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
                 segment(t)
         seconds = time.perf_counter() - t0
     elif name == "score":
-        from pipeline.score import score_file
+        from pipeline.run import score_file
 
         t0 = time.perf_counter()
         summary = score_file(path, path.with_suffix(".pred.csv"), model_path=model, jobs=jobs)
@@ -112,7 +112,7 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
         rows = summary["rows"]
         path.with_suffix(".pred.csv").unlink()
     elif name == "load":
-        from pipeline.score import load_model
+        from pipeline.persist import load_predictor as load_model
 
         t0 = time.perf_counter()
         load_model(model)

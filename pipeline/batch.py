@@ -37,11 +37,11 @@ WEIGHTS = {"campaign": 0.75, "serial": 0.5, "burst": 0.3}
 #: a review is suspected malicious when its primary cause is 7/8 or its score reaches this
 FLAG_AT = 0.8
 
-def flag_malicious(primary: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """``suspected_malicious``: the primary cause is 7/8, or the malicious score reaches FLAG_AT."""
+def flag_malicious(primary: np.ndarray, score: np.ndarray, flag_at: float = FLAG_AT) -> np.ndarray:
+    """``suspected_malicious``: the primary cause is 7/8, or the malicious score reaches ``flag_at``."""
     from pipeline.taxonomy import MALICIOUS
 
-    return np.isin(np.asarray(primary, dtype=object), list(MALICIOUS)) | (np.asarray(score) >= FLAG_AT)
+    return np.isin(np.asarray(primary, dtype=object), list(MALICIOUS)) | (np.asarray(score) >= flag_at)
 
 
 _SKELETON = re.compile(r"[^\u3400-\u9fffA-Za-z]+")
@@ -97,15 +97,16 @@ class Signals:
         """The signals of rows ``start:stop``."""
         return Signals(*(getattr(self, f)[start:stop] for f in self.__dataclass_fields__))
 
-    def score(self, model_score: np.ndarray) -> np.ndarray:
+    def score(self, model_score: np.ndarray, weights: dict[str, float] | None = None) -> np.ndarray:
         """Noisy-OR of the model's malicious probability and the batch signals."""
+        w = WEIGHTS if weights is None else weights
         keep = 1.0 - np.asarray(model_score, dtype=float)
-        keep = keep * np.where(self.cluster_id >= 0, 1 - WEIGHTS["campaign"], 1.0)
-        keep = keep * np.where(self.serial_reviews > 0, 1 - WEIGHTS["serial"], 1.0)
-        keep = keep * np.where(self.burst > 0, 1 - WEIGHTS["burst"], 1.0)
+        keep = keep * np.where(self.cluster_id >= 0, 1 - w["campaign"], 1.0)
+        keep = keep * np.where(self.serial_reviews > 0, 1 - w["serial"], 1.0)
+        keep = keep * np.where(self.burst > 0, 1 - w["burst"], 1.0)
         return 1.0 - keep
 
-    def evidence(self, i: int, buyer: str = "", item: str = "") -> list[str]:
+    def evidence(self, i: int, buyer: str = "", item: str = "", burst_hours: int = BURST_HOURS) -> list[str]:
         out = []
         if self.cluster_id[i] >= 0:
             out.append(f"近似文本由{self.cluster_authors[i]}个买家发布 near-duplicate text from "
@@ -114,14 +115,17 @@ class Signals:
             where = f"/{self.serial_items[i]}个商品 on {self.serial_items[i]} items" if self.serial_items[i] > 1 else ""
             out.append(f"买家{buyer}在本批留{self.serial_reviews[i]}条差评{where} one buyer, {self.serial_reviews[i]} bad reviews")
         if self.burst[i] > 0:
-            out.append(f"商品{item[:20]}在{BURST_HOURS}小时内{self.burst[i]}条差评 burst of {self.burst[i]} bad reviews in {BURST_HOURS}h")
+            out.append(f"商品{item[:20]}在{burst_hours}小时内{self.burst[i]}条差评 burst of {self.burst[i]} bad reviews in {burst_hours}h")
         return out
 
 
 class Collector:
     """Accumulates compact per-row keys chunk by chunk; ``finish`` computes the signals."""
 
-    def __init__(self) -> None:
+    def __init__(self, campaign_min: int = CAMPAIGN_MIN, serial_min: int = SERIAL_MIN, burst_min: int = BURST_MIN,
+                 burst_hours: int = BURST_HOURS, bad_rating: float = 3.0) -> None:
+        self.campaign_min, self.serial_min, self.burst_min = campaign_min, serial_min, burst_min
+        self.burst_hours, self.bad_rating = burst_hours, bad_rating
         self._sig: list[np.ndarray] = []
         self._eligible: list[np.ndarray] = []
         self._buyer: list[np.ndarray] = []
@@ -152,7 +156,7 @@ class Collector:
         else:
             self._time.append(np.full(n, -1, dtype=np.int64))
         r = np.asarray(ratings, dtype=float) if ratings is not None else np.full(n, np.nan)
-        self._bad.append(np.isnan(r) | (r <= 3))
+        self._bad.append(np.isnan(r) | (r <= self.bad_rating))
 
     def finish(self) -> Signals:
         if not self._eligible:
@@ -165,13 +169,13 @@ class Collector:
         when = np.concatenate(self._time)
         bad = np.concatenate(self._bad)
         n = len(eligible)
-        cluster_id, authors = _campaigns(sig, eligible & bad, buyer)
-        serial_reviews, serial_items = _serial(buyer, item, bad, n)
-        burst = _bursts(item, when, bad, n)
+        cluster_id, authors = _campaigns(sig, eligible & bad, buyer, self.campaign_min)
+        serial_reviews, serial_items = _serial(buyer, item, bad, n, self.serial_min)
+        burst = _bursts(item, when, bad, n, self.burst_min, self.burst_hours)
         return Signals(cluster_id, authors, serial_reviews, serial_items, burst)
 
 
-def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray, minimum: int = CAMPAIGN_MIN) -> tuple[np.ndarray, np.ndarray]:
     n = len(sig)
     parent = np.arange(n)
 
@@ -202,17 +206,17 @@ def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray) -> tupl
         members.setdefault(int(roots[i]), []).append(int(i))
     next_id = 1
     for r, idx in sorted(members.items()):
-        if len(idx) < CAMPAIGN_MIN:
+        if len(idx) < minimum:
             continue
         who = {("b", int(buyer[i])) if buyer[i] >= 0 else ("row", i) for i in idx}
-        if len(who) >= CAMPAIGN_MIN:
+        if len(who) >= minimum:
             cluster_id[idx] = next_id
             authors[idx] = len(who)
             next_id += 1
     return cluster_id, authors
 
 
-def _serial(buyer: np.ndarray, item: np.ndarray, bad: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _serial(buyer: np.ndarray, item: np.ndarray, bad: np.ndarray, n: int, minimum: int = SERIAL_MIN) -> tuple[np.ndarray, np.ndarray]:
     reviews, items = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     mask = (buyer >= 0) & bad
     if not mask.any():
@@ -220,24 +224,25 @@ def _serial(buyer: np.ndarray, item: np.ndarray, bad: np.ndarray, n: int) -> tup
     frame = pd.DataFrame({"buyer": buyer[mask], "item": item[mask]})
     per = frame.groupby("buyer").agg(count=("item", "size"), items=("item", lambda s: s[s >= 0].nunique()))
     has_items = (item >= 0).any()
-    serial = per[(per["count"] >= SERIAL_MIN) & ((per["items"] >= 2) | (not has_items))]
+    serial = per[(per["count"] >= minimum) & ((per["items"] >= 2) | (not has_items))]
     hit = mask & np.isin(buyer, serial.index.to_numpy())
     reviews[hit] = serial.loc[buyer[hit], "count"].to_numpy()
     items[hit] = serial.loc[buyer[hit], "items"].to_numpy()
     return reviews, items
 
 
-def _bursts(item: np.ndarray, when: np.ndarray, bad: np.ndarray, n: int) -> np.ndarray:
+def _bursts(item: np.ndarray, when: np.ndarray, bad: np.ndarray, n: int, minimum: int = BURST_MIN,
+            hours: int = BURST_HOURS) -> np.ndarray:
     """For each bad review of an item, the bad reviews of that item within ±BURST_HOURS/2 of it;
     kept where that count reaches BURST_MIN (vectorised with one sort and two searchsorted)."""
     out = np.zeros(n, dtype=np.int64)
     mask = (item >= 0) & (when >= 0) & bad
-    if mask.sum() < BURST_MIN:
+    if mask.sum() < minimum:
         return out
     idx = np.flatnonzero(mask)
-    half = BURST_HOURS * 3600 // 2
+    half = hours * 3600 // 2
     key = item[idx].astype(np.int64) * (1 << 40) + when[idx]
     ordered = np.sort(key)
     count = np.searchsorted(ordered, key + half, side="right") - np.searchsorted(ordered, key - half, side="left")
-    out[idx] = np.where(count >= BURST_MIN, count, 0)
+    out[idx] = np.where(count >= minimum, count, 0)
     return out

@@ -27,26 +27,39 @@ def _say(args, msg: str) -> None:
         print(msg, file=sys.stderr)
 
 
-def _parse_params(pairs: list[str]) -> dict[str, object]:
-    from pipeline.model import DEFAULT_PARAMS
+def _parse_params(pairs: list[str]):
+    """``--param KEY=VALUE`` → a Predictor with those ``set_params`` values (e.g.
+    ``model__clf__C=4``, ``model__features__ngrams__vec__char_orders=2,3``, ``flag_at=0.9``)."""
+    from pipeline.model import build_model
+    from pipeline.predict import Predictor
 
+    predictor = Predictor(model=build_model())
+    known = predictor.get_params(deep=True)
     params: dict[str, object] = {}
     for pair in pairs:
         if "=" not in pair:
             raise InputError(f"--param {pair!r}: expected KEY=VALUE")
         key, value = pair.split("=", 1)
-        if key not in DEFAULT_PARAMS:
-            raise InputError(f"--param {key}: unknown parameter; known: {', '.join(DEFAULT_PARAMS)}")
-        default = DEFAULT_PARAMS[key]
+        if key not in known:
+            scalars = sorted(k for k, v in known.items() if isinstance(v, (int, float, str, bool, tuple)) or v is None)
+            raise InputError(f"--param {key}: unknown parameter; known: {', '.join(scalars)}")
+        default = known[key]
         try:
-            params[key] = (value.lower() in ("1", "true", "yes")) if isinstance(default, bool) else type(default)(value)
+            if isinstance(default, bool):
+                params[key] = value.lower() in ("1", "true", "yes")
+            elif isinstance(default, tuple):
+                params[key] = tuple(int(x) for x in value.split(",") if x.strip())
+            elif default is None:
+                params[key] = None if value.lower() in ("", "none") else (float(value) if "." in value else int(value))
+            else:
+                params[key] = type(default)(value)
         except ValueError:
             raise InputError(f"--param {key}={value!r}: expected a {type(default).__name__}") from None
-    return params
+    return predictor.set_params(**params)
 
 
 def cmd_score(args) -> int:
-    from pipeline.score import score_file
+    from pipeline.run import score_file
     from pipeline.segment import use_backend
 
     use_backend(args.segmenter)
@@ -64,56 +77,72 @@ def cmd_score(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def _labelled(args):
     import pandas as pd
 
     from pipeline.data import load_labelled, read_labelled_csv
-    from pipeline.train import run
 
-    frames = [] if args.no_shipped else [load_labelled(authored=not args.no_authored)]
-    frames += [read_labelled_csv(Path(p)) for p in args.labels]
+    frames = [] if getattr(args, "no_shipped", False) else [load_labelled(authored=not args.no_authored)]
+    frames += [read_labelled_csv(Path(p)) for p in getattr(args, "labels", [])]
     if not frames:
         raise InputError("nothing to train on: --no-shipped needs at least one --labels FILE")
     frame = pd.concat(frames, ignore_index=True)
-    result = run(_parse_params(args.param), frame=frame, model_path=Path(args.model), folds=args.folds,
-                 run_name=args.run_name, log=lambda m: _say(args, m))
+    if "rating" not in frame:
+        frame["rating"] = float("nan")
+    for col in ("category", "stratum", "reading"):
+        if col not in frame:
+            frame[col] = ""
+        frame[col] = frame[col].fillna("user")
+    return frame
+
+
+def _print_figures(args, result) -> None:
     m = result["metrics"]
-    _say(args, f"cross-validated macro-F1 {m['macro_f1']:.3f}, primary accuracy {m['primary_accuracy']:.3f}, "
-               f"script invariance {m['script_invariance']:.4f}")
-    _say(args, result["slices"][["n", "macro_f1", "primary_accuracy"]].round(3).to_string())
-    _say(args, f"model → {result['model_path']} (MLflow run {result['run_id']}, registered version {result['registered_version']})")
+    _say(args, f"cross-validated primary accuracy {m['primary_accuracy']:.3f} (baseline {m.get('baseline_primary_accuracy', float('nan')):.3f}), "
+               f"macro-F1 {m['macro_f1']:.3f} (baseline {m.get('baseline_macro_f1', float('nan')):.3f}), "
+               f"script invariance {m.get('script_invariance', float('nan')):.4f}")
+    _say(args, result["slices"].round(3).to_string())
+
+
+def cmd_train(args) -> int:
+    from pipeline.train import run
+
+    frame = _labelled(args)
+    result = run(_parse_params(args.param), frame=frame, model_path=Path(args.model), folds=args.folds,
+                 promote=args.promote, label_files=[Path(p) for p in args.labels], log=lambda m: _say(args, m))
+    _print_figures(args, result)
+    _say(args, f"model → {result['model_path']} (MLflow run {result['run_id']}, version {result['registered_version']} "
+               f"@{result['alias']}: {result['promotion']})")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     if args.labelled is None:
-        from pipeline.data import load_labelled
         from pipeline.train import run
 
-        result = run(_parse_params(args.param), frame=load_labelled(authored=not args.no_authored), model_path=None, folds=args.folds,
-                     run_name=args.run_name, log=lambda m: _say(args, m))
+        result = run(_parse_params(args.param), frame=_labelled(args), model_path=None, folds=args.folds,
+                     log=lambda m: _say(args, m))
         print(result["slices"].round(4).to_string())
         print(json.dumps({k: round(v, 4) for k, v in result["metrics"].items()}, indent=1))
         return 0
     from pipeline.data import indicator, read_labelled_csv
     from pipeline.evaluate import metrics, report
-    from pipeline.score import load_model, score_texts
+    from pipeline.persist import load_predictor, read_meta
     from pipeline.train import text_key
 
     frame = read_labelled_csv(Path(args.labelled))
-    model = load_model(args.model)
-    s = score_texts(model, frame["text"].tolist())
+    predictor = load_predictor(args.model).set_params(batch=False)
+    cols = ["text"] + (["rating"] if "rating" in frame else [])
+    s = predictor.score_chunk(frame[cols])
     Y = indicator(frame["labels"])
-    print(report(Y, s.passed.astype(int), frame["primary"].to_numpy(), s.primary))
-    m = metrics(Y, s.passed.astype(int), frame["primary"].to_numpy(), s.primary)
+    print(report(Y, s.passed, frame["primary"].to_numpy(), s.primary))
+    m = metrics(Y, s.passed, frame["primary"].to_numpy(), s.primary)
     print(json.dumps({k: round(v, 4) for k, v in m.items()}, indent=1))
-    meta_path = Path(args.model).with_suffix(".json")
-    if meta_path.exists():
-        seen = set(json.loads(meta_path.read_text(encoding="utf-8")).get("train_keys", []))
-        overlap = int(frame["text"].map(text_key).isin(seen).sum())
-        if overlap:
-            _say(args, f"note: {overlap} of {len(frame)} reviews were in this model's training data; "
-                       f"these figures are optimistic — use 'make eval' for cross-validated ones")
+    seen = set(read_meta(args.model).get("train_keys", []))
+    overlap = int(frame["text"].map(text_key).isin(seen).sum())
+    if overlap:
+        _say(args, f"note: {overlap} of {len(frame)} reviews were in this model's training data; "
+                   f"these figures are optimistic — use 'make eval' for cross-validated ones")
     return 0
 
 
@@ -184,14 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="cross-validate, fit and register the model (tracked in MLflow)", formatter_class=_Formatter,
-                       epilog="example: reviewcause train --labels my_labels.csv --param C=2")
+                       epilog="example: reviewcause train --labels my_labels.csv --param model__clf__C=4")
     p.add_argument("--labels", action="append", default=[], help="extra labelled CSV (text,labels[,primary]); repeatable")
     p.add_argument("--no-shipped", action="store_true", help="train only on --labels files")
     p.add_argument("--no-authored", action="store_true", help="leave out data/authored.jsonl")
     p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE; repeatable")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="where to save the model")
-    p.add_argument("--run-name", help="MLflow run name")
+    p.add_argument("--promote", action="store_true", help="make this version @champion even if it is worse than the champion")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -202,7 +231,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE (cross-validation)")
     p.add_argument("--no-authored", action="store_true", help="cross-validate without data/authored.jsonl")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--run-name", help="MLflow run name")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -229,8 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reviewcause: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("reviewcause: interrupted", file=sys.stderr)
+        print("reviewcause: interrupted; no output written", file=sys.stderr)
         return 130
+    except Exception as exc:  # Interrupted (SIGTERM/SIGINT during scoring) carries its status
+        from pipeline.run import Interrupted
+
+        if isinstance(exc, Interrupted):
+            print(f"reviewcause: {exc}", file=sys.stderr)
+            return exc.status
+        raise
 
 
 if __name__ == "__main__":

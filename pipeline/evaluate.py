@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
-from pipeline.taxonomy import CAUSE_IDS, MALICIOUS, NONE, UNCERTAIN
+from pipeline.taxonomy import CAUSE_IDS, EMPTY, MALICIOUS, NO_COMPLAINT, NONE, UNCERTAIN
 
 PRIMARY_CLASSES = list(CAUSE_IDS) + [NONE]
 
 
 def _primary_as_label(primary: np.ndarray) -> np.ndarray:
     """The model's ``uncertain`` is the data's ``none``."""
-    return np.where(np.asarray(primary, dtype=object) == UNCERTAIN, NONE, primary).astype(object)
+    p = np.asarray(primary, dtype=object)
+    return np.where(np.isin(p, [UNCERTAIN, NO_COMPLAINT, EMPTY]), NONE, p).astype(object)
 
 
 def malicious_flags(Y: np.ndarray, primary: np.ndarray) -> np.ndarray:

@@ -86,6 +86,16 @@ def is_traditional(text: str) -> bool:
     return _traditional_only().search(text) is not None
 
 
+@lru_cache(maxsize=None)
+def _to_traditional() -> opencc.OpenCC:
+    return opencc.OpenCC("s2tw")
+
+
+def to_traditional(text: str) -> str:
+    """Simplified → traditional (used only to find a quoted span in a traditional original)."""
+    return _to_traditional().convert(text)
+
+
 def to_simplified(text: str) -> str:
     """Traditional (incl. Taiwan/HK vocabulary) → simplified; simplified text is returned as is."""
     if not is_traditional(text):

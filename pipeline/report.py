@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.batch import is_masked
-from pipeline.score import PRED_COLUMNS
+from pipeline.predict import PRED_COLUMNS
 from pipeline.tables import InputError, atomic_csv, find_columns
 from pipeline.taxonomy import BY_ID, CAUSES, EMPTY, UNCERTAIN
 

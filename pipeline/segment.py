@@ -26,13 +26,43 @@ BACKENDS = ("rjieba", "jieba")
 DEFAULT_BACKEND = "rjieba"
 ENV_VAR = "REVIEWCAUSE_SEGMENTER"
 
-_state = {"backend": os.environ.get(ENV_VAR, DEFAULT_BACKEND)}
+_state = {"backend": os.environ.get(ENV_VAR, DEFAULT_BACKEND), "userdict": None}
+
+
+def userdict_text(path: Path = USERDICT) -> str:
+    """The user dictionary in force: the one a loaded model carries, else ``data/userdict.txt``."""
+    if _state["userdict"] is not None:
+        return _state["userdict"]
+    return path.read_text(encoding="utf-8")
+
+
+def use_userdict(text: str | None) -> None:
+    """Segment with this user dictionary (a fitted model carries its own, so it needs no file of
+    the repository). Tokenizers are rebuilt only when the dictionary changes."""
+    if text is not None and text != _state["userdict"]:
+        _state["userdict"] = text
+        _jieba.cache_clear()
+        _rjieba.cache_clear()
+
+
+def _cache_dir() -> Path:
+    """jieba's cache folder: the repo's ``.cache/`` when writable, else a per-user temp folder."""
+    import tempfile
+
+    for where in (CACHE, Path(tempfile.gettempdir()) / "reviewcause-cache"):
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            if os.access(where, os.W_OK):
+                return where
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp())
 
 
 def read_userdict(path: Path = USERDICT) -> list[tuple[str, int, str | None]]:
     """Entries ``(word, freq, tag)`` of a jieba-format user dictionary (``word freq [tag]``)."""
     entries = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(userdict_text(path).splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
@@ -48,8 +78,7 @@ def _jieba():
 
     jieba.setLogLevel(logging.WARNING)
     tk = jieba.Tokenizer()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tk.tmp_dir = str(CACHE)
+    tk.tmp_dir = str(_cache_dir())
     tk.initialize()
     for word, freq, tag in read_userdict():
         # jieba adds a re-weighted word's new frequency to the total without removing the old

@@ -60,6 +60,8 @@ NONE = "none"
 UNCERTAIN = "uncertain"
 #: Primary cause written for a row whose text is blank.
 EMPTY = "empty"
+#: Outcome for a review rated 4–5 stars whose text states no complaint (sellers export every review).
+NO_COMPLAINT = "no_complaint"
 #: Separator of multi-label strings, as in ``labels_dev.csv``.
 SEP = "|"
 

@@ -1,16 +1,19 @@
-"""Training and cross-validation; the only module that talks to MLflow.
+"""Training: cross-validation beside the baseline, the final fit, and the MLflow registry.
 
-``make train`` → :func:`run`: cross-validate the recipe on all labelled data, fit it on
-everything, save ``models/reviewcause.joblib`` (+ ``.json`` metadata) and track the run in MLflow
-(params, cross-validated metrics, artefacts, the model registered as ``reviewcause@champion``).
-``make eval`` → the same cross-validation and tracking, without replacing the model.
+The only module that talks to MLflow. Three concerns, three parts:
 
-Honesty rules of the cross-validation:
-* folds are stratified by each review's rarest cause and grouped by normalised text, so a text
-  and its duplicates never sit on both sides;
-* thresholds are tuned inside each training fold (``CauseClassifier``), never on the test fold;
-* ``authored`` examples only ever train; reported figures are on ``real``, ``constructed`` and
-  ``appliance`` reviews, with a slice for each.
+* :func:`cross_validate` — out-of-fold decisions of the project Predictor **and** of the plain
+  baseline (:func:`pipeline.model.build_baseline`) on the same folds, with figures per slice
+  (real, each product category, appliances, food delivery, constructed, traditional, the random
+  stratum) and the difference between the two;
+* :func:`fit` — the Predictor fitted on every labelled review;
+* :func:`run` — tracking: params (``Predictor.get_params``), metrics of both models, artefacts,
+  the label files with their hashes, the model logged as a self-contained pyfunc
+  (:mod:`pipeline.serving`) and registered; ``@champion`` moves only when the new model is not
+  worse than the champion on the same data (else ``@challenger``; ``promote=True`` forces).
+
+Honesty rules: folds are stratified by each review's rarest cause and grouped by normalised
+text; thresholds are tuned inside training folds only; authored examples only ever train.
 """
 
 from __future__ import annotations
@@ -22,39 +25,37 @@ import os
 import platform
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline import __version__
 from pipeline.data import indicator, load_labelled, primary_index
-from pipeline.batch import flag_malicious
-from pipeline.evaluate import malicious_flags, metrics, plot_confusion, primary_confusion, report
-from pipeline.model import DEFAULT_PARAMS, _strata, build, predict
+from pipeline.evaluate import metrics, plot_confusion, primary_confusion, report
+from pipeline.model import build_baseline, fit_model, strata_of
 from pipeline.normalize import normalize
 from pipeline.paths import DEFAULT_MODEL, ROOT
+from pipeline.predict import Predictor
 from pipeline.segment import current_backend
 from pipeline.taxonomy import CAUSE_IDS, MALICIOUS
 
 DEFAULT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"
 EXPERIMENT = "reviewcause"
 REGISTERED_MODEL = "reviewcause"
-ALIAS = "champion"
-EVALUATED_SOURCES = ("real", "constructed", "appliance")
+CHAMPION, CHALLENGER = "champion", "challenger"
+TRAIN_ONLY = ("authored",)
+HEADLINE = ("primary_accuracy", "macro_f1")
 
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def use_experiment(name: str) -> None:
-    """Select (creating if needed) an experiment whose artefacts live beside the sqlite store —
-    ``sqlite:///dir/mlflow.db`` → ``dir/mlartifacts`` — rather than in ``./mlruns`` of whatever
-    directory the command runs in."""
+def use_experiment(name: str = EXPERIMENT) -> None:
+    """Select (creating if needed) an experiment whose artefacts live beside the sqlite store."""
     import mlflow
 
     uri = tracking_uri()
@@ -70,217 +71,253 @@ def text_key(text: str) -> str:
     return hashlib.sha1("".join(normalize(text).split()).encode("utf-8")).hexdigest()[:16]
 
 
+def data_hash(frame: pd.DataFrame) -> str:
+    """A short hash of the labelled data (texts, ratings, labels), for names and promotion."""
+    h = hashlib.sha256()
+    for row in frame[["text", "rating", "labels", "primary"]].itertuples(index=False):
+        h.update(f"{row.text}\x1f{row.rating}\x1f{'|'.join(row.labels)}\x1f{row.primary}\x1e".encode("utf-8"))
+    return h.hexdigest()[:10]
+
+
+def weights_of(frame: pd.DataFrame, authored_weight: float = 0.5) -> np.ndarray:
+    return np.where(frame["source"].to_numpy() == "authored", float(authored_weight), 1.0)
+
+
+def fit(frame: pd.DataFrame, predictor: Predictor | None = None, authored_weight: float = 0.5) -> Predictor:
+    """Fit the Predictor on a labelled frame (text, rating, labels, primary, source)."""
+    from sklearn.base import clone
+
+    p = Predictor() if predictor is None else clone(predictor)
+    return p.fit(frame[["text", "rating"]], indicator(frame["labels"]), primary_index(frame["primary"]),
+                 weights_of(frame, authored_weight))
+
+
+def _baseline_decisions(frame_tr: pd.DataFrame, frame_te: pd.DataFrame):
+    model = fit_model(build_baseline(), frame_tr["text"].tolist(), indicator(frame_tr["labels"]))
+    proba = model.predict_proba(frame_te["text"].tolist())
+    return proba, proba >= 0.5, np.asarray(CAUSE_IDS, dtype=object)[proba.argmax(axis=1)]
+
+
 @dataclass
 class CVResult:
-    frame: pd.DataFrame  # evaluated rows with fold, primary_pred, p_<cause>, causes_pred
-    proba: np.ndarray
-    passed: np.ndarray
-    metrics: dict[str, float]
-    slices: pd.DataFrame
-    invariance: float
+    frame: pd.DataFrame  # evaluated rows with fold and both models' out-of-fold decisions
+    metrics: dict[str, float]  # project model; baseline_* and delta_* beside it
+    slices: pd.DataFrame  # per slice: n, both models' macro-F1 and primary accuracy, difference
     seconds: float
-    per_fold_thresholds: list[list[float]] = field(default_factory=list)
+
+
+def cross_validate(frame: pd.DataFrame, predictor: Predictor | None = None, folds: int = 5, seed: int = 13,
+                   authored_weight: float = 0.5, baseline: bool = True, traditional: bool = True, log=print) -> CVResult:
+    """Out-of-fold decisions of the Predictor (and the baseline) for every evaluated review."""
+    t0 = time.perf_counter()
+    frame = frame.reset_index(drop=True)
+    Y_all = indicator(frame["labels"])
+    ev_idx = np.flatnonzero(~frame["source"].isin(TRAIN_ONLY).to_numpy())
+    train_only = np.flatnonzero(frame["source"].isin(TRAIN_ONLY).to_numpy())
+    groups = frame["text"].map(text_key).to_numpy()
+    strata = strata_of(Y_all)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    n, k = len(frame), len(CAUSE_IDS)
+    out = {name: np.zeros((n, k)) for name in ("proba", "base_proba")}
+    passed, base_passed, trad_passed = (np.zeros((n, k), bool) for _ in range(3))
+    primary, base_primary, trad_primary = (np.full(n, "", dtype=object) for _ in range(3))
+    fold_of = np.full(n, -1)
+    for f, (tr, te) in enumerate(splitter.split(ev_idx, strata[ev_idx], groups[ev_idx])):
+        log(f"  fold {f + 1}/{folds}: fitting on {len(tr) + len(train_only)} reviews, testing on {len(te)}")
+        tr_rows, te_rows = np.concatenate([ev_idx[tr], train_only]), ev_idx[te]
+        model = fit(frame.iloc[tr_rows], predictor, authored_weight)
+        model.set_params(batch=False)
+        test = frame.iloc[te_rows][["text", "rating"]]
+        s = model.score_chunk(test)
+        out["proba"][te_rows], passed[te_rows], primary[te_rows] = s.proba, s.passed, s.primary
+        if traditional:
+            t = model.score_chunk(test.assign(text=_to_traditional(test["text"])))
+            trad_passed[te_rows], trad_primary[te_rows] = t.passed, t.primary
+        if baseline:
+            b = _baseline_decisions(frame.iloc[tr_rows[~frame["source"].iloc[tr_rows].isin(TRAIN_ONLY).to_numpy()]],
+                                    frame.iloc[te_rows])
+            out["base_proba"][te_rows], base_passed[te_rows], base_primary[te_rows] = b
+        fold_of[te_rows] = f
+    ev = frame.iloc[ev_idx].copy()
+    ev["fold"] = fold_of[ev_idx]
+    ev["primary_pred"], ev["baseline_primary"] = primary[ev_idx], base_primary[ev_idx]
+    ev["causes_pred"] = ["|".join(c for c, on in zip(CAUSE_IDS, r) if on) for r in passed[ev_idx]]
+    for j, c in enumerate(CAUSE_IDS):
+        ev[f"p_{c}"] = out["proba"][ev_idx, j].round(4)
+    Y, prim = Y_all[ev_idx], ev["primary"].to_numpy()
+    m = metrics(Y, passed[ev_idx], prim, primary[ev_idx])
+    if baseline:
+        mb = metrics(Y, base_passed[ev_idx], prim, base_primary[ev_idx])
+        m |= {f"baseline_{key}": v for key, v in mb.items() if not key.startswith("support_")}
+        m |= {f"delta_{key}": m[key] - mb[key] for key in ("macro_f1", "micro_f1", "primary_accuracy")}
+    if traditional:
+        mt = metrics(Y, trad_passed[ev_idx], prim, trad_primary[ev_idx])
+        m["script_invariance"] = float((primary[ev_idx] == trad_primary[ev_idx]).mean())
+        m["traditional_macro_f1"], m["traditional_primary_accuracy"] = mt["macro_f1"], mt["primary_accuracy"]
+    ev["_passed"], ev["_base_passed"] = list(passed[ev_idx]), list(base_passed[ev_idx])
+    slices = slice_table(ev, Y, baseline)
+    ev = ev.drop(columns=["_passed", "_base_passed"])
+    return CVResult(ev, m, slices, time.perf_counter() - t0)
+
+
+def slice_masks(ev: pd.DataFrame) -> dict[str, np.ndarray]:
+    src = ev["source"].to_numpy()
+    masks = {
+        "all": np.ones(len(ev), bool),
+        "real": src == "real",
+        "real (random stratum, double-read)": (src == "real") & (ev["stratum"] == "random").to_numpy(),
+        "appliance": src == "appliance",
+        "waimai": src == "waimai",
+        "constructed": src == "constructed",
+        "traditional": (ev["script"] == "traditional").to_numpy(),
+        "rated 4-5": (ev["rating"] >= 4).to_numpy(),
+        "rated 1-3": (ev["rating"] <= 3).to_numpy(),
+    }
+    for cat in sorted(ev.loc[ev["source"] == "real", "category"].dropna().unique()):
+        masks[f"real: {cat}"] = (src == "real") & (ev["category"] == cat).to_numpy()
+    return {k: v for k, v in masks.items() if v.any()}
+
+
+def slice_table(ev: pd.DataFrame, Y: np.ndarray, baseline: bool = True) -> pd.DataFrame:
+    rows = {}
+    passed, base = np.stack(ev["_passed"].to_numpy()), np.stack(ev["_base_passed"].to_numpy())
+    prim = ev["primary"].to_numpy()
+    for name, mask in slice_masks(ev).items():
+        m = metrics(Y[mask], passed[mask], prim[mask], ev["primary_pred"].to_numpy()[mask])
+        row = {"n": m["n"], "macro_f1": m["macro_f1"], "primary_accuracy": m["primary_accuracy"]}
+        if baseline:
+            b = metrics(Y[mask], base[mask], prim[mask], ev["baseline_primary"].to_numpy()[mask])
+            row |= {"baseline_macro_f1": b["macro_f1"], "baseline_primary_accuracy": b["primary_accuracy"],
+                    "delta_primary_accuracy": m["primary_accuracy"] - b["primary_accuracy"]}
+        rows[name] = row
+    return pd.DataFrame(rows).T
 
 
 def _to_traditional(texts: pd.Series) -> list[str]:
     import opencc
 
     conv = opencc.OpenCC("s2twp")
-    return [conv.convert(t) for t in texts]
-
-
-def cross_validate(frame: pd.DataFrame, params: dict | None = None, folds: int = 5, seed: int = 13) -> CVResult:
-    """Out-of-fold predictions for every ``real``/``constructed`` row of ``frame``."""
-    t0 = time.perf_counter()
-    frame = frame.reset_index(drop=True)
-    Y_all = indicator(frame["labels"])
-    evaluable = frame["source"].isin(EVALUATED_SOURCES).to_numpy()
-    ev_idx = np.flatnonzero(evaluable)
-    train_only = np.flatnonzero(~evaluable)
-    groups = frame["text"].map(text_key).to_numpy()
-    strata = _strata(Y_all)
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    n, k = len(frame), len(CAUSE_IDS)
-    proba, passed, passed_t = np.zeros((n, k)), np.zeros((n, k), bool), np.zeros((n, k), bool)
-    primary, primary_t = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
-    confidence = np.zeros(n)
-    fold_of = np.full(n, -1)
-    per_fold = []
-    for f, (tr, te) in enumerate(splitter.split(ev_idx, strata[ev_idx], groups[ev_idx])):
-        tr_rows = np.concatenate([ev_idx[tr], train_only])
-        te_rows = ev_idx[te]
-        model = fit(frame.iloc[tr_rows], params)
-        proba[te_rows], d = predict(model, frame["text"].iloc[te_rows].tolist())
-        passed[te_rows], primary[te_rows], confidence[te_rows] = d.passed, d.primary, d.confidence
-        _, d_t = predict(model, _to_traditional(frame["text"].iloc[te_rows]))
-        passed_t[te_rows], primary_t[te_rows] = d_t.passed, d_t.primary
-        fold_of[te_rows] = f
-        per_fold.append([round(float(x), 4) for x in model.named_steps["clf"].thresholds_])
-    ev = frame.iloc[ev_idx].copy()
-    P, passed, passed_t = proba[ev_idx], passed[ev_idx], passed_t[ev_idx]
-    primary, primary_t = primary[ev_idx], primary_t[ev_idx]
-    ev["fold"] = fold_of[ev_idx]
-    ev["primary_pred"] = primary
-    ev["confidence"] = confidence[ev_idx].round(4)
-    ev["primary_pred_traditional"] = primary_t
-    ev["causes_pred"] = ["|".join(c for c, on in zip(CAUSE_IDS, row) if on) for row in passed]
-    for j, c in enumerate(CAUSE_IDS):
-        ev[f"p_{c}"] = P[:, j].round(4)
-    Y, prim_true = Y_all[ev_idx], ev["primary"].to_numpy()
-    m = metrics(Y, passed.astype(int), prim_true, primary)
-    m_trad = metrics(Y, passed_t.astype(int), prim_true, primary_t)
-    invariance = float((primary == primary_t).mean())
-    slices = _slices(ev, Y, passed, primary)
-    slices.loc["all→traditional (s2twp)"] = pd.Series(
-        {"n": m_trad["n"], "macro_f1": m_trad["macro_f1"], "primary_accuracy": m_trad["primary_accuracy"]}
-    )
-    # the flag exactly as scoring sets it (before batch signals, which labelled data lacks)
-    mal = [CAUSE_IDS.index(c) for c in sorted(MALICIOUS)]
-    truth = malicious_flags(Y, prim_true)
-    for name, mask in (("", np.ones(len(ev), bool)), ("real_", (ev["source"] == "real").to_numpy())):
-        flag = flag_malicious(primary, P[:, mal].max(axis=1))[mask]
-        tp = float((flag & truth[mask]).sum())
-        m[f"{name}suspected_precision"] = tp / flag.sum() if flag.sum() else 0.0
-        m[f"{name}suspected_recall"] = tp / truth[mask].sum() if truth[mask].sum() else 0.0
-    m["script_invariance"] = invariance
-    m["traditional_macro_f1"] = m_trad["macro_f1"]
-    m["traditional_primary_accuracy"] = m_trad["primary_accuracy"]
-    return CVResult(ev, P, passed, m, slices, invariance, time.perf_counter() - t0, per_fold)
-
-
-def _slices(ev: pd.DataFrame, Y: np.ndarray, passed: np.ndarray, primary: np.ndarray) -> pd.DataFrame:
-    rows = {}
-    masks = {
-        "all": np.ones(len(ev), bool),
-        "real": (ev["source"] == "real").to_numpy(),
-        "constructed": (ev["source"] == "constructed").to_numpy(),
-        "appliance": (ev["source"] == "appliance").to_numpy(),
-        "simplified": (ev["script"] == "simplified").to_numpy(),
-        "traditional": (ev["script"] == "traditional").to_numpy(),
-    }
-    for name, mask in masks.items():
-        if mask.any():
-            m = metrics(Y[mask], passed[mask].astype(int), ev["primary"].to_numpy()[mask], primary[mask])
-            rows[name] = {k: m[k] for k in ("n", "macro_f1", "micro_f1", "primary_accuracy", "malicious_precision", "malicious_recall")} | {
-                f"f1_{c}": m[f"f1_{c}"] for c in CAUSE_IDS
-            }
-    return pd.DataFrame(rows).T
-
-
-def fit(frame: pd.DataFrame, params: dict | None = None):
-    """Fit the pipeline on a labelled frame (multi-label causes and the primary cause)."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    weight = np.where(frame["source"].to_numpy() == "authored", float(p["authored_weight"]), 1.0)
-    return build(p).fit(
-        frame["text"].tolist(), indicator(frame["labels"]), clf__primary=primary_index(frame["primary"]), clf__sample_weight=weight
-    )
-
-
-def save(model, path: Path, meta: dict) -> Path:
-    """Write the model atomically (temp file + rename) with a JSON sidecar of metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".joblib.tmp")
-    joblib.dump(model, tmp, compress=3)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    return path
+    return [conv.convert(str(t)) for t in texts]
 
 
 def _write_artifacts(cv: CVResult, out: Path) -> None:
     Y = indicator(cv.frame["labels"])
+    passed = np.array([[c in s.split("|") for c in CAUSE_IDS] for s in cv.frame["causes_pred"]])
     (out / "classification_report.txt").write_text(
-        report(Y, cv.passed.astype(int), cv.frame["primary"].to_numpy(), cv.frame["primary_pred"].to_numpy()), encoding="utf-8"
-    )
+        report(Y, passed, cv.frame["primary"].to_numpy(), cv.frame["primary_pred"].to_numpy()), encoding="utf-8")
     cm = primary_confusion(cv.frame["primary"].to_numpy(), cv.frame["primary_pred"].to_numpy())
     cm.to_csv(out / "confusion_matrix.csv")
     plot_confusion(cm, out / "confusion_matrix.png")
     cv.slices.round(4).to_csv(out / "slices.csv")
-    cols = ["id", "source", "script", "fold", "text", "labels", "primary", "primary_pred", "confidence", "primary_pred_traditional", "causes_pred"]
-    oof = cv.frame[cols + [f"p_{c}" for c in CAUSE_IDS]].copy()
+    oof = cv.frame.drop(columns=[c for c in cv.frame.columns if c.startswith("_")]).copy()
     oof["labels"] = oof["labels"].map("|".join)
     oof.to_csv(out / "oof_predictions.csv", index=False)
     (out / "cv_metrics.json").write_text(json.dumps(cv.metrics, indent=2), encoding="utf-8")
-    fold_thresholds = [dict(zip(CAUSE_IDS, t)) for t in cv.per_fold_thresholds]
-    (out / "fold_thresholds.json").write_text(json.dumps(fold_thresholds, indent=2), encoding="utf-8")
 
 
-def pip_requirements() -> list[str]:
-    """Requirements of the logged model, passed explicitly (MLflow's inference is slow)."""
-    from importlib.metadata import version
+def logged_params(predictor: Predictor) -> dict[str, object]:
+    """Every scalar hyper-parameter of the Predictor, by its ``set_params`` name."""
+    out = {}
+    for key, value in predictor.get_params(deep=True).items():
+        if isinstance(value, (int, float, str, bool, tuple)) or value is None:
+            out[key] = value
+    return out
 
-    return [f"{p}=={version(p)}" for p in ("scikit-learn", "numpy", "scipy", "pandas", "jieba", "rjieba", "opencc", "joblib")]
+
+def _promotion(client, current: dict[str, float], data: str, promote: bool, log) -> tuple[str, str]:
+    """Which alias the new version takes, and why."""
+    if promote:
+        return CHAMPION, "forced with --promote"
+    try:
+        champ = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    except Exception:
+        return CHAMPION, "no champion yet"
+    run = client.get_run(champ.run_id)
+    if run.data.tags.get("reviewcause.data_hash") != data:
+        return CHAMPION, f"the champion (version {champ.version}) was evaluated on other data ({run.data.tags.get('reviewcause.data_hash')})"
+    worse = [k for k in HEADLINE if current[k] + 1e-9 < run.data.metrics.get(k, -1)]
+    if worse:
+        detail = ", ".join(f"{k} {current[k]:.4f} < {run.data.metrics[k]:.4f}" for k in worse)
+        return CHALLENGER, f"not promoted: worse than champion version {champ.version} on the same data ({detail})"
+    return CHAMPION, f"not worse than champion version {champ.version} on the same data"
 
 
-def run(
-    params: dict | None = None,
-    frame: pd.DataFrame | None = None,
-    model_path: Path | None = DEFAULT_MODEL,
-    folds: int = 5,
-    run_name: str | None = None,
-    register: bool = True,
-    log=print,
-) -> dict:
-    """Cross-validate, fit on all data, save and track. ``model_path=None`` only evaluates."""
+def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, model_path: Path | None = DEFAULT_MODEL,
+        folds: int = 5, seed: int = 13, authored_weight: float = 0.5, register: bool = True, promote: bool = False,
+        label_files: list[Path] | None = None, baseline: bool = True, log=print) -> dict:
+    """Cross-validate (with the baseline), fit on all data, save and track; ``model_path=None``
+    only evaluates."""
     import mlflow
-    from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    # cloudpickle, not skops: the pipeline's analyzer and normaliser are project functions that
-    # skops would have to be told to trust one by one; we log that choice instead of warning.
-    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
-    params = {**DEFAULT_PARAMS, **(params or {})}
+    from pipeline.persist import save
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    predictor = Predictor() if predictor is None else predictor
     frame = load_labelled() if frame is None else frame
     use_experiment(EXPERIMENT)
     counts = frame["source"].value_counts().to_dict()
-    with mlflow.start_run(run_name=run_name) as active:
-        mlflow.log_params(params | {"folds": folds, "segmenter": current_backend()} | {f"n_{k}": v for k, v in counts.items()})
-        mlflow.set_tags({"reviewcause.version": __version__, "python": platform.python_version(), "kind": "train" if model_path else "eval"})
-        log(f"cross-validating on {sum(counts.get(s, 0) for s in EVALUATED_SOURCES)} labelled reviews ({folds} folds) …")
-        cv = cross_validate(frame, params, folds=folds, seed=int(params["seed"]))
-        mlflow.log_metrics(cv.metrics | {"cv_seconds": cv.seconds})
+    data = data_hash(frame)
+    kind = "train" if model_path else "eval"
+    with mlflow.start_run(run_name=f"{kind}-{data}-{time.strftime('%m%d-%H%M')}") as active:
+        mlflow.log_params(logged_params(predictor) | {"folds": folds, "seed": seed, "authored_weight": authored_weight,
+                                                      "segmenter": current_backend()}
+                          | {f"n_{k}": v for k, v in counts.items()})
+        mlflow.set_tags({"reviewcause.version": __version__, "python": platform.python_version(), "kind": kind,
+                         "reviewcause.data_hash": data})
+        for path in label_files or []:
+            mlflow.log_artifact(str(path), artifact_path="labels")
+            mlflow.set_tag(f"labels.{Path(path).name}.sha256", _file_hash(Path(path)))
+        log(f"cross-validating the model and the baseline on {len(frame) - counts.get('authored', 0)} labelled reviews ({folds} folds) …")
+        cv = cross_validate(frame, predictor, folds=folds, seed=seed, authored_weight=authored_weight, baseline=baseline, log=log)
+        mlflow.log_metrics({k: float(v) for k, v in cv.metrics.items()} | {"cv_seconds": cv.seconds})
         for name, row in cv.slices.iterrows():
-            key = "slice_" + "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
-            mlflow.log_metrics({f"{key}_macro_f1": float(row["macro_f1"]), f"{key}_primary_accuracy": float(row["primary_accuracy"])})
+            key = "slice_" + "".join(ch if ch.isalnum() else "_" for ch in name if ord(ch) < 128).strip("_")
+            if not key.strip("_").replace("slice", ""):
+                key = f"slice_{abs(hash(name)) % 10_000}"
+            mlflow.log_metrics({f"{key}_{m}": float(v) for m, v in row.items() if m != "n" and v == v})
         with tempfile.TemporaryDirectory() as tmp:
             _write_artifacts(cv, Path(tmp))
             mlflow.log_artifacts(tmp, artifact_path="evaluation")
-        result = {"run_id": active.info.run_id, "metrics": cv.metrics, "slices": cv.slices}
+        result = {"run_id": active.info.run_id, "metrics": cv.metrics, "slices": cv.slices, "data_hash": data}
         if model_path is None:
             return result
+        log("fitting on every labelled review …")
         t0 = time.perf_counter()
-        model = fit(frame, params)
+        model = fit(frame, predictor, authored_weight)
         fit_seconds = time.perf_counter() - t0
         mlflow.log_metric("fit_seconds", fit_seconds)
-        thresholds = dict(zip(CAUSE_IDS, map(float, model.named_steps["clf"].thresholds_)))
+        thresholds = dict(zip(CAUSE_IDS, map(float, model.model_.named_steps["clf"].thresholds_)))
         mlflow.log_dict(thresholds, "thresholds.json")
-        sample = frame["text"].head(5).tolist()
-        signature = infer_signature(pd.DataFrame({"text": sample}), model.predict_proba(sample))
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="cloudpickle",
-            signature=signature,
-            pip_requirements=pip_requirements(),
-            pyfunc_predict_fn="predict_proba",
-            registered_model_name=REGISTERED_MODEL if register else None,
-        )
-        version = None
+        meta = {
+            "version": __version__, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "data_hash": data,
+            "params": logged_params(predictor), "thresholds": thresholds,
+            "cv_metrics": {k: round(float(v), 4) for k, v in cv.metrics.items()}, "n_train": counts,
+            "fit_seconds": round(fit_seconds, 1), "train_keys": sorted(frame["text"].map(text_key)),
+            "mlflow": {"tracking_uri": tracking_uri(), "run_id": active.info.run_id},
+        }
+        save(model, Path(model_path), meta)
+        version, alias, why = None, None, "not registered"
         if register:
+            from pipeline.serving import log_pyfunc
+
+            log("logging and registering the model …")
+            info = log_pyfunc(Path(model_path), registered_model_name=REGISTERED_MODEL)
             client = MlflowClient()
             version = str(info.registered_model_version)
-            client.set_registered_model_alias(REGISTERED_MODEL, ALIAS, version)
-        meta = {
-            "version": __version__,
-            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "params": params,
-            "thresholds": thresholds,
-            "cv_metrics": {k: round(v, 4) for k, v in cv.metrics.items()},
-            "n_train": counts,
-            "fit_seconds": round(fit_seconds, 1),
-            "mlflow": {"tracking_uri": tracking_uri(), "run_id": active.info.run_id, "model": f"{REGISTERED_MODEL}@{ALIAS}" if register else None, "version": version},
-            "train_keys": sorted(frame["text"].map(text_key)),
-        }
-        save(model, model_path, meta)
-        mlflow.log_artifact(str(model_path.with_suffix(".json")), artifact_path="model_meta")
-        result.update(model_path=model_path, registered_version=version, fit_seconds=fit_seconds)
+            alias, why = _promotion(client, cv.metrics, data, promote, log)
+            client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+            headline = ", ".join(f"{k} {cv.metrics[k]:.3f}" for k in HEADLINE)
+            client.update_model_version(REGISTERED_MODEL, version,
+                                        description=f"data {data}; cross-validated {headline}; "
+                                                    f"baseline primary accuracy {cv.metrics.get('baseline_primary_accuracy', float('nan')):.3f}; {why}")
+            mlflow.set_tag("reviewcause.alias", alias)
+            meta["mlflow"] |= {"model": f"{REGISTERED_MODEL}@{alias}", "version": version}
+            save(model, Path(model_path), meta)
+        mlflow.log_artifact(str(Path(model_path).with_suffix(".json")), artifact_path="model_meta")
+        result.update(model_path=model_path, registered_version=version, alias=alias, promotion=why, fit_seconds=fit_seconds)
         return result
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -67,29 +67,35 @@ def fixture_frame() -> pd.DataFrame:
     return df
 
 
-TINY_PARAMS = {"min_df": 1, "threshold_folds": 2, "C": 10.0}
+def tiny_predictor():
+    """The default Predictor with settings for a 32-review fixture."""
+    from pipeline.model import build_model
+    from pipeline.predict import Predictor
+
+    return Predictor(model=build_model()).set_params(model__features__ngrams__vec__min_df=1, model__clf__threshold_folds=2)
 
 
 @pytest.fixture(scope="session")
 def tiny_model(fixture_frame):
     from pipeline.train import fit
 
-    return fit(fixture_frame, TINY_PARAMS)
+    return fit(fixture_frame.assign(rating=float("nan")), tiny_predictor())
 
 
 @pytest.fixture(scope="session")
 def tiny_model_path(tiny_model, tmp_path_factory):
+    from pipeline.persist import save
+
     path = tmp_path_factory.mktemp("model") / "tiny.joblib"
-    joblib.dump(tiny_model, path)
-    return path
+    return save(tiny_model, path, {"note": "test fixture"})
 
 
 @pytest.fixture(scope="session")
 def shipped_model_path(tmp_path_factory):
-    """The default recipe fitted on the data shipped in data/ (no cross-validation: ~5 s)."""
+    """The default recipe fitted on the data shipped in data/ (no cross-validation: ~20 s)."""
     from pipeline.data import load_labelled
+    from pipeline.persist import save
     from pipeline.train import fit
 
     path = tmp_path_factory.mktemp("shipped") / "model.joblib"
-    joblib.dump(fit(load_labelled()), path)
-    return path
+    return save(fit(load_labelled()), path, {"note": "test fixture"})

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from pipeline.cli import main
-from pipeline.score import PRED_COLUMNS
+from pipeline.predict import PRED_COLUMNS
 from pipeline.taxonomy import CAUSE_IDS
 
 

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from pipeline.data import indicator, load_labelled, primary_index, read_labelled_csv
-from pipeline.train import EVALUATED_SOURCES, text_key
+from pipeline.train import TRAIN_ONLY, text_key
 
 
 @pytest.fixture(scope="module")
@@ -11,17 +11,34 @@ def labelled():
 
 
 def test_sources_and_counts(labelled):
-    assert labelled["source"].value_counts().to_dict() == {"real": 1650, "authored": 209, "constructed": 240, "appliance": 160}
-    assert labelled["text"].str.len().min() > 0
-    assert indicator(labelled["labels"]).shape == (2259, 8)
+    from pipeline.paths import DATA, RAW
+
+    assert set(labelled["source"]) <= {"real", "appliance", "waimai", "constructed", "authored"}
+    assert labelled["text"].str.len().min() > 0 and labelled["id"].is_unique
+    assert indicator(labelled["labels"]).shape == (len(labelled), 8)
     assert set(primary_index(labelled["primary"])) <= set(range(9))
+    # every shipped single-reader label is there once: as its double reading, or still single
+    dev = set(pd.read_csv(RAW / "labels_dev.csv", dtype=str)["id"]) | set(pd.read_csv(DATA / "jd_labels.csv", dtype=str)["id"])
+    assert dev <= set(labelled["id"])
+    assert (labelled["source"] == "constructed").sum() == 240
+
+
+def test_double_read_labels_carry_provenance():
+    from pipeline.data import DOUBLE_READ
+
+    d = pd.read_csv(DOUBLE_READ, dtype=str, keep_default_na=False)
+    assert set(d["source"]) <= {"online_shopping", "jd_aircon", "waimai"}
+    assert set(d["agreement"]) <= {"both", "primary", "split"} and set(d["adjudicated"]) <= {"true", "false"}
+    # a split reading is always settled by the adjudicator
+    assert (d.loc[d["agreement"] == "split", "adjudicated"] == "true").all()
+    assert d["id"].is_unique
 
 
 def test_authored_reviews_never_duplicate_evaluated_ones(labelled):
     """Authored rows train in every fold; a copy of an evaluated review would leak into its test fold."""
     keys = labelled["text"].map(text_key)
     authored = set(keys[labelled["source"] == "authored"])
-    evaluated = set(keys[labelled["source"].isin(EVALUATED_SOURCES)])
+    evaluated = set(keys[~labelled["source"].isin(TRAIN_ONLY)])
     assert authored.isdisjoint(evaluated)
 
 

@@ -2,15 +2,16 @@ import pickle
 
 import joblib
 import numpy as np
+import pandas as pd
 
-from pipeline.model import CauseClassifier, _best_threshold, analyze, decide, predict
-from pipeline.taxonomy import CAUSE_IDS, UNCERTAIN
+from pipeline.model import CauseClassifier, RatingFeatures, _best_threshold, analyze, build_baseline, fit_model
+from pipeline.taxonomy import CAUSE_IDS
 
 
 def test_analyze_words_bigrams_and_chars():
-    assert analyze("色差太大") == ["色差", "太", "大", "色差 太", "太 大", "#色差", "#差太", "#太大", "#色差太", "#差太大"]
-    assert analyze("色差太大", chars=(2,)) == ["色差", "太", "大", "色差 太", "太 大", "#色差", "#差太", "#太大"]
-    assert analyze("色差", chars=()) == ["色差"]
+    assert analyze("色差太大", (2, 3)) == ["色差", "太", "大", "色差 太", "太 大", "#色差", "#差太", "#太大", "#色差太", "#差太大"]
+    assert analyze("色差太大", (1,), word_bigrams=False) == ["色差", "太", "大", "#色", "#差", "#太", "#大"]
+    assert analyze("色差", ()) == ["色差", ]
 
 
 def test_pickle_round_trip(tiny_model, tmp_path):
@@ -23,24 +24,31 @@ def test_pickle_round_trip(tiny_model, tmp_path):
 
 
 def test_tiny_model_learns_the_fixture(tiny_model, fixture_frame):
-    _, d = predict(tiny_model, fixture_frame["text"].tolist())
-    accuracy = (d.primary == fixture_frame["primary"].to_numpy()).mean()
-    assert accuracy >= 0.9
+    out = tiny_model.predict(fixture_frame["text"].tolist())
+    assert (out["cause"].to_numpy() == fixture_frame["primary"].to_numpy()).mean() >= 0.9
 
 
-def test_decide_rules():
-    t = np.full(8, 0.5)
-    p = np.array(
-        [
-            [0.9, 0.1, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1],  # expectation_gap furthest above threshold
-            [0.1, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1, 0.55],  # extortion passes: buyer-side takes precedence
-            [0.3, 0.2, 0.1, 0.4, 0.1, 0.1, 0.1, 0.1],  # nothing passes: abstain
-        ]
-    )
-    d = decide(p, t)
-    assert list(d.primary) == ["expectation_gap", "extortion", UNCERTAIN]
-    assert d.passed[0].tolist() == [True, False, False, True, False, False, False, False]
-    np.testing.assert_allclose(d.confidence, [0.9, 0.55, 0.4])
+def test_every_hyper_parameter_reachable_by_set_params(tiny_model):
+    params = tiny_model.get_params(deep=True)
+    for key in ("model__clf__C", "model__clf__primary_C", "model__features__ngrams__vec__char_orders",
+                "model__features__ngrams__vec__min_df", "flag_at", "campaign_weight", "high_rating", "abstain_below"):
+        assert key in params
+    assert "word_bigrams" not in {k.rsplit("__", 1)[-1] for k in params if "clf" in k}
+
+
+def test_rating_features_one_hot():
+    X = RatingFeatures().fit([1.0]).transform(np.array([1.0, 3.0, 5.0, np.nan, 2.0, 4.0]))
+    assert X.toarray().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 1, 0]]
+
+
+def test_baseline_is_the_plain_recipe(fixture_frame):
+    from pipeline.data import indicator
+
+    base = fit_model(build_baseline(), fixture_frame["text"].tolist(), indicator(fixture_frame["labels"]))
+    clf = base.named_steps["clf"]
+    assert clf.C == 10.0 and clf.class_weight == "balanced" and clf.primary_ is None
+    np.testing.assert_array_equal(clf.thresholds_, np.full(8, 0.5))
+    assert base.named_steps["features"].transformer_list[0][1].named_steps["vec"].char_orders == (1, 2, 3)
 
 
 def test_best_threshold_separates():
@@ -60,15 +68,23 @@ def test_unseen_cause_never_predicted():
     assert clf.predict_proba(X)[:, CAUSE_IDS.index("prank")].max() < 1e-6
 
 
+def test_all_none_labels_refused():
+    import pytest
+    from scipy import sparse
+
+    with pytest.raises(ValueError, match="no labelled cause"):
+        CauseClassifier().fit(sparse.csr_matrix(np.eye(3)), np.zeros((3, 8), int))
+
+
 def test_fast_tfidf_equals_sklearn(fixture_frame):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from pipeline.model import TfidfFeatures
+    from pipeline.model import TfidfFeatures, _Analyzer
     from pipeline.normalize import normalize_many
 
     texts = normalize_many(fixture_frame["text"]) + ["没见过的词语组合", "", "色差色差色差 色差"]
-    fast = TfidfFeatures(analyzer=analyze, sublinear_tf=True, min_df=1, dtype=np.float32).fit(texts[:20])
-    ref = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, min_df=1, dtype=np.float32).fit(texts[:20])
+    fast = TfidfFeatures(char_orders=(1, 2, 3), min_df=1).fit(texts[:20])
+    ref = TfidfVectorizer(analyzer=_Analyzer((1, 2, 3), True), sublinear_tf=True, min_df=1, dtype=np.float32).fit(texts[:20])
     a, b = fast.transform(texts), ref.transform(texts)
     assert a.shape == b.shape
     np.testing.assert_array_equal(a.toarray(), b.toarray())

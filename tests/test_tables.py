@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.score import PRED_COLUMNS
+from pipeline.predict import PRED_COLUMNS
 from pipeline.tables import InputError, excel_safe, find_columns, open_table
 
 REVIEWS = ["质量太差了，用两天就坏", "快递太慢，等了一周", "第一次网购，点错了给了差评"]
@@ -118,14 +118,14 @@ def test_corrupt_model_is_a_clear_error(tmp_path, capsys):
 
 
 def test_crash_leaves_no_half_written_csv(tmp_path, tiny_model_path, monkeypatch):
-    import pipeline.score as score
+    import pipeline.run as score
 
     src = tmp_path / "r.csv"
     pd.DataFrame({"text": REVIEWS * 4}).to_csv(src, index=False)
     out = tmp_path / "out.csv"
     out.write_text("previous result", encoding="utf-8")
     calls = {"n": 0}
-    real = score.prediction_rows
+    real = score.format_rows
 
     def boom(*a, **k):
         calls["n"] += 1
@@ -133,7 +133,7 @@ def test_crash_leaves_no_half_written_csv(tmp_path, tiny_model_path, monkeypatch
             raise RuntimeError("disk on fire")
         return real(*a, **k)
 
-    monkeypatch.setattr(score, "prediction_rows", boom)
+    monkeypatch.setattr(score, "format_rows", boom)
     with pytest.raises(RuntimeError):
         score.score_file(src, out, model_path=tiny_model_path, chunksize=4, batch=False)
     assert out.read_text(encoding="utf-8") == "previous result"
@@ -146,7 +146,7 @@ def test_chunks_and_processes_keep_every_row_in_order(tmp_path, tiny_model_path,
     texts[5] = ""
     src = tmp_path / "many.csv"
     pd.DataFrame({"text": texts}).to_csv(src, index=False)
-    from pipeline.score import score_file
+    from pipeline.run import score_file
 
     summary = score_file(src, tmp_path / "o.csv", model_path=tiny_model_path, chunksize=5, jobs=jobs)
     rows = read_out(tmp_path / "o.csv")[1:]

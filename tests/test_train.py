@@ -1,5 +1,5 @@
 """End to end: train on the tiny fixture with MLflow tracking under tmp_path, read the run back,
-then score with the saved model."""
+check promotion, then score with the saved model."""
 
 import json
 
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import TINY_PARAMS
+from conftest import tiny_predictor
 from pipeline.report import read_predictions
-from pipeline.score import score_file
-from pipeline.train import ALIAS, REGISTERED_MODEL, run
+from pipeline.run import score_file
 from pipeline.taxonomy import CAUSE_IDS
+from pipeline.train import CHALLENGER, CHAMPION, REGISTERED_MODEL, run
 
 
 @pytest.fixture()
@@ -22,27 +22,33 @@ def tracking(tmp_path, monkeypatch):
     return uri
 
 
-def test_train_tracks_run_and_registers_model(fixture_frame, tmp_path, tracking):
+def _frame(fixture_frame):
+    return fixture_frame.assign(rating=float("nan"), category="fixture", stratum="fixture", reading="fixture")
+
+
+def test_train_tracks_run_registers_and_scores(fixture_frame, tmp_path, tracking):
     model_path = tmp_path / "models" / "m.joblib"
-    result = run(TINY_PARAMS, frame=fixture_frame, model_path=model_path, folds=2, log=lambda m: None)
+    result = run(tiny_predictor(), frame=_frame(fixture_frame), model_path=model_path, folds=2, log=lambda m: None)
     client = MlflowClient(tracking_uri=tracking)
     r = client.get_run(result["run_id"])
-    for key in ["macro_f1", "primary_accuracy", "script_invariance", "fit_seconds"] + [f"f1_{c}" for c in CAUSE_IDS]:
+    for key in ["macro_f1", "primary_accuracy", "baseline_primary_accuracy", "delta_primary_accuracy", "script_invariance",
+                "fit_seconds"] + [f"f1_{c}" for c in CAUSE_IDS]:
         assert key in r.data.metrics
-    assert 0.0 <= r.data.metrics["macro_f1"] <= 1.0
-    assert r.data.params["C"] == "10.0" and r.data.params["min_df"] == "1"
+    assert r.data.params["model__clf__C"] == "10.0" and r.data.params["model__features__ngrams__vec__min_df"] == "1"
+    assert r.info.run_name.startswith("train-") and r.data.tags["reviewcause.data_hash"] == result["data_hash"]
     artifacts = {a.path for a in client.list_artifacts(result["run_id"], "evaluation")}
     assert {"evaluation/confusion_matrix.png", "evaluation/classification_report.txt", "evaluation/slices.csv"} <= artifacts
-    mv = client.get_model_version_by_alias(REGISTERED_MODEL, ALIAS)
+    mv = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
     assert str(mv.version) == result["registered_version"] and mv.run_id == result["run_id"]
-    # the registered model loads through pyfunc and returns eight probabilities per review
+    assert "cross-validated primary_accuracy" in mv.description
+    # the registered model answers with the decision columns, under the export's own headers
     mlflow.set_tracking_uri(tracking)
-    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{ALIAS}")
-    assert loaded.predict(pd.DataFrame({"text": ["快递太慢", "返我50改好评"]})).shape == (2, 8)
+    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+    out = loaded.predict(pd.DataFrame({"评价内容": ["快递太慢", "返我50改好评"], "评分": [1, 1]}))
+    assert out["cause"].tolist() == ["stockout_logistics", "extortion"]
     meta = json.loads(model_path.with_suffix(".json").read_text(encoding="utf-8"))
     assert meta["mlflow"]["run_id"] == result["run_id"] and len(meta["train_keys"]) == len(fixture_frame)
 
-    # train → score on the same tiny model
     src = tmp_path / "in.csv"
     pd.DataFrame({"评价内容": ["快递太慢了，等了一个星期", "返我50块就改好评，不然一直差评"]}).to_csv(src, index=False)
     score_file(src, tmp_path / "out.csv", model_path=model_path)
@@ -52,7 +58,20 @@ def test_train_tracks_run_and_registers_model(fixture_frame, tmp_path, tracking)
     assert out["suspected_malicious"].tolist() == ["false", "true"]
 
 
+def test_champion_moves_only_when_not_worse(fixture_frame, tmp_path, tracking):
+    frame = _frame(fixture_frame)
+    first = run(tiny_predictor(), frame=frame, model_path=tmp_path / "a.joblib", folds=2, log=lambda m: None)
+    assert first["alias"] == CHAMPION
+    worse = tiny_predictor().set_params(model__clf__C=0.001, model__clf__primary_C=0.001)
+    second = run(worse, frame=frame, model_path=tmp_path / "b.joblib", folds=2, log=lambda m: None)
+    assert second["alias"] == CHALLENGER and "worse than champion" in second["promotion"]
+    client = MlflowClient(tracking_uri=tracking)
+    assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == first["registered_version"]
+    forced = run(worse, frame=frame, model_path=tmp_path / "c.joblib", folds=2, promote=True, log=lambda m: None)
+    assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == forced["registered_version"]
+
+
 def test_evaluate_only_keeps_the_model(fixture_frame, tmp_path, tracking):
-    result = run(TINY_PARAMS, frame=fixture_frame, model_path=None, folds=2, log=lambda m: None)
+    result = run(tiny_predictor(), frame=_frame(fixture_frame), model_path=None, folds=2, log=lambda m: None)
     assert "registered_version" not in result
     assert MlflowClient(tracking_uri=tracking).get_run(result["run_id"]).data.tags["kind"] == "eval"

@@ -1,0 +1,83 @@
+"""Saving and loading the fitted Predictor — without running code from a foreign file.
+
+A joblib/pickle file runs code when it is loaded, so a model file is loaded only when it is
+one this project wrote: ``save`` records the file's SHA-256 in the JSON sidecar beside it
+(``reviewcause.joblib`` → ``reviewcause.json``, with the training metadata), and ``load_predictor``
+checks the sidecar and the hash *before* unpickling. A file with no sidecar, another format, or
+a different hash is refused in one line. (Someone who can write both files can still plant a
+model: keep ``models/`` as private as the code itself.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import joblib
+
+from pipeline.tables import InputError
+
+FORMAT = "reviewcause-predictor/2"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar(path: Path | str) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def save(predictor, path: Path | str, meta: dict) -> Path:
+    """Write the model atomically (temp file + rename) and its sidecar with the hash."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    joblib.dump(predictor, tmp, compress=3)
+    digest = sha256(tmp)
+    side = sidecar(path)
+    side_tmp = side.with_name(side.name + ".tmp")
+    side_tmp.write_text(json.dumps({"format": FORMAT, "sha256": digest, **meta}, ensure_ascii=False, indent=2, default=str),
+                        encoding="utf-8")
+    os.replace(tmp, path)
+    os.replace(side_tmp, side)
+    return path
+
+
+def read_meta(path: Path | str) -> dict:
+    side = sidecar(path)
+    try:
+        return json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def load_predictor(path: Path | str):
+    """The fitted Predictor saved at ``path``; InputError (one line) for anything else."""
+    from pipeline.predict import Predictor
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no model file there; train one with 'make train' or pass --model")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a model file")
+    meta = read_meta(path)
+    if meta.get("format") != FORMAT or "sha256" not in meta:
+        raise InputError(f"{path}: not a reviewcause model (no {sidecar(path).name} written by 'reviewcause train' beside it); "
+                         f"refusing to unpickle it")
+    if sha256(path) != meta["sha256"]:
+        raise InputError(f"{path}: the file does not match the hash recorded in {sidecar(path).name} at training; "
+                         f"refusing to unpickle it")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # a damaged file with a matching hash cannot happen; a library mismatch can
+        raise InputError(f"{path}: cannot load this model ({type(exc).__name__}: {exc}); retrain with 'make train'") from None
+    if not isinstance(model, Predictor) or not hasattr(model, "model_"):
+        raise InputError(f"{path}: not a fitted reviewcause Predictor")
+    return model

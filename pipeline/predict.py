@@ -1,0 +1,330 @@
+"""The Predictor: the one object that owns the decision.
+
+A fitted :class:`Predictor` takes a DataFrame of reviews — the text and, when present, rating,
+buyer, item and date, under any header alias the CLI accepts (评价内容, 评分, 买家昵称 …) — and
+returns the prediction columns of the CSV (:data:`PRED_COLUMNS`): cause, causes, probabilities,
+DSR dimension, remedy, the suspected-malicious flag and score, the campaign cluster and the
+evidence. Thresholds, abstention, the rating's effect, evidence and the scoring policy (flag
+threshold, signal weights, rating cut-offs, campaign sizes) live in it and are saved with it.
+
+Every front door enters here: ``reviewcause score`` (:mod:`pipeline.run`, a loop over chunks
+that uses :meth:`Predictor.score_chunk` and :meth:`Predictor.finish`, exactly the two halves of
+:meth:`Predictor.predict`), the Python API, the MLflow model (:mod:`pipeline.serving`), REST
+and Spark. So they agree by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from pipeline import batch as batch_signals
+from pipeline.evidence import explain
+from pipeline.model import NONE_CLASS, as_frame, build_model, feature_names, fit_model
+from pipeline.normalize import normalize_many
+from pipeline.taxonomy import BY_ID, CAUSE_IDS, EMPTY, MALICIOUS, NO_COMPLAINT, SEP, UNCERTAIN
+
+PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr", "remedy", "suspected_malicious",
+                "malicious_score", "cluster_id", "evidence"] + [f"p_{c}" for c in CAUSE_IDS]
+#: prediction columns that never hold user text (review_id and evidence quote the input)
+TRUSTED_COLUMNS = frozenset(PRED_COLUMNS) - {"review_id", "evidence"}
+#: Chinese names of the special outcomes
+SPECIAL_ZH = {UNCERTAIN: "无法判断", EMPTY: "空评价", NO_COMPLAINT: "无差评内容"}
+_MAL_IDX = np.array([CAUSE_IDS.index(c) for c in CAUSE_IDS if c in MALICIOUS])
+
+_STARS = re.compile(r"[★⭐]")
+_RATING_WORDS = {"好评": 5.0, "中评": 3.0, "差评": 1.0, "positive": 5.0, "neutral": 3.0, "negative": 1.0,
+                 "neg": 1.0, "pos": 5.0}
+_ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+
+
+def parse_rating(value: object) -> float:
+    """1–5 from ``4``, ``4.0``, ``4星``, ``★★★★``, ``四星``, ``好评/中评/差评``; NaN otherwise."""
+    s = str(value).strip() if value is not None else ""
+    if not s or s.lower() == "nan":
+        return float("nan")
+    if s.lower() in _RATING_WORDS:
+        return _RATING_WORDS[s.lower()]
+    stars = len(_STARS.findall(s))
+    if stars:
+        return float(min(stars, 5))
+    m = re.match(r"^([0-9]+(?:\.[0-9]+)?)", s)
+    if m:
+        v = float(m.group(1))
+        return v if 0 < v <= 5 else float("nan")
+    if s[0] in _ZH_DIGITS:
+        return float(_ZH_DIGITS[s[0]])
+    return float("nan")
+
+
+@dataclass
+class Scored:
+    """Per-row decisions of one chunk, before the whole-batch signals."""
+
+    ids: list[str]
+    proba: np.ndarray  # (n, 8)
+    passed: np.ndarray  # (n, 8) bool
+    primary: np.ndarray  # (n,) object: cause id, uncertain, no_complaint or empty
+    confidence: np.ndarray  # (n,)
+    evidence: list[str]
+    ratings: np.ndarray  # (n,) float, NaN unknown
+    buyers: list | None = None
+    items: list | None = None
+    dates: list | None = None
+    sig: np.ndarray | None = None  # (n, SIG_SIZE) MinHash signatures
+    eligible: np.ndarray | None = None
+
+    @property
+    def model_malicious(self) -> np.ndarray:
+        return self.proba[:, _MAL_IDX].max(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Predictor(BaseEstimator):
+    """Reviews in, decisions out. ``fit`` trains the model; ``predict`` returns PRED_COLUMNS.
+
+    Policy parameters (recorded with the model and in MLflow):
+      abstain_below — the primary cause's probability under which the answer is ``uncertain``;
+      high_rating   — a review rated at least this whose text states no complaint → ``no_complaint``;
+      bad_rating    — reviews rated at most this count as bad reviews for the batch signals;
+      flag_at       — malicious_score at which a review is flagged suspected malicious;
+      campaign_weight, serial_weight, burst_weight — noisy-OR weights of the batch signals;
+      campaign_min, serial_min, burst_min, burst_hours — sizes that make a signal;
+      evidence_spans — quoted spans per cause in ``evidence``.
+    """
+
+    def __init__(self, model=None, abstain_below=0.25, high_rating=4.0, bad_rating=3.0, flag_at=0.8,
+                 campaign_weight=0.75, serial_weight=0.5, burst_weight=0.3, campaign_min=3, serial_min=3,
+                 burst_min=5, burst_hours=24, evidence_spans=2, batch=True):
+        self.model = model
+        self.abstain_below = abstain_below
+        self.high_rating = high_rating
+        self.bad_rating = bad_rating
+        self.flag_at = flag_at
+        self.campaign_weight = campaign_weight
+        self.serial_weight = serial_weight
+        self.burst_weight = burst_weight
+        self.campaign_min = campaign_min
+        self.serial_min = serial_min
+        self.burst_min = burst_min
+        self.burst_hours = burst_hours
+        self.evidence_spans = evidence_spans
+        self.batch = batch
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    # --- training ---------------------------------------------------------------------------
+
+    def fit(self, X, Y, primary=None, sample_weight=None):
+        """Fit on reviews ``X`` (texts, or a frame with text and rating), the ``(n, 8)`` cause
+        indicator ``Y`` and the primary cause index (8 = none)."""
+        from pipeline.segment import userdict_text
+
+        self.model_ = fit_model(build_model() if self.model is None else _clone(self.model), X, Y, primary, sample_weight)
+        self.features_ = feature_names(self.model_)
+        self.userdict_ = userdict_text()  # travels with the model: no file of the repo is read at predict time
+        return self
+
+    # --- per-row decisions --------------------------------------------------------------------
+
+    def _ensure_ready(self) -> None:
+        from pipeline.segment import use_userdict
+
+        check_is_fitted(self, "model_")
+        use_userdict(self.userdict_)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``(n, 8)`` per-cause probabilities of reviews (texts or a frame with any aliases)."""
+        self._ensure_ready()
+        frame = self.resolve(X)
+        return self._probabilities(frame)[0]
+
+    def _probabilities(self, frame: pd.DataFrame):
+        steps = self.model_.named_steps
+        prepared = steps["prepare"].transform(frame[["text", "rating"]])
+        empty = np.array([not t for t in prepared["text"]], dtype=bool)
+        n, k = len(frame), len(CAUSE_IDS)
+        proba, head, X = np.zeros((n, k)), np.zeros((n, k + 1)), None
+        live = np.flatnonzero(~empty)
+        if len(live):
+            X = steps["features"].transform(prepared.iloc[live])
+            clf = steps["clf"]
+            proba[live] = clf.predict_proba(X)
+            head[live] = clf.primary_proba(X)
+        return proba, head, X, live, empty, prepared["text"].tolist()
+
+    def score_chunk(self, X, with_signatures: bool | None = None, offset: int = 0) -> Scored:
+        """Decisions of one chunk of reviews without the whole-batch signals.
+
+        ``offset``: the chunk's first row number (0-based) in the file, for default ids.
+        """
+        self._ensure_ready()
+        frame = self.resolve(X, offset=offset)
+        proba, head, X_live, live, empty, norm = self._probabilities(frame)
+        n, k = len(frame), len(CAUSE_IDS)
+        passed = proba >= self.model_.named_steps["clf"].thresholds_
+        top = head.argmax(axis=1)
+        conf = head[np.arange(n), top]
+        ratings = frame["rating"].to_numpy(dtype=float)
+        abstain = (top == NONE_CLASS) | (conf < self.abstain_below)
+        happy = (top == NONE_CLASS) & (ratings >= self.high_rating)  # NaN compares False
+        primary = np.where(abstain, UNCERTAIN, np.asarray(CAUSE_IDS + ("",), dtype=object)[top]).astype(object)
+        primary[happy] = NO_COMPLAINT
+        rows = np.flatnonzero(~abstain)
+        passed[rows, top[rows]] = True  # the primary cause always counts among the causes
+        passed[happy] = False  # no complaint: no cause
+        conf = np.where(abstain & ~happy, proba.max(axis=1), conf)
+        primary[empty] = EMPTY
+        passed[empty] = False
+        conf[empty] = 0.0
+        proba[empty] = 0.0
+        evidence = [""] * n
+        if X_live is not None:
+            pos = np.full(n, -1)
+            pos[live] = np.arange(len(live))
+            want = [(i, np.flatnonzero(passed[i])) for i in live if passed[i].any()]
+            texts = frame["text"].tolist()
+            evidence_rows = explain(
+                self.model_, self.features_, X_live, [(pos[i], causes) for i, causes in want],
+                [norm[i] for i, _ in want], [texts[i] for i, _ in want], spans=self.evidence_spans,
+            )
+            for (i, _), ev in zip(want, evidence_rows):
+                evidence[i] = ev
+        for i in np.flatnonzero(happy):
+            evidence[i] = f"{ratings[i]:g}星且未提出问题 rated {ratings[i]:g} stars, no complaint in the text"
+        scored = Scored(frame["id"].tolist(), proba, passed, primary, conf, evidence, ratings,
+                        _col(frame, "buyer"), _col(frame, "item"), _col(frame, "date"))
+        if self.batch if with_signatures is None else with_signatures:
+            scored.sig, scored.eligible = batch_signals.signatures(norm)
+        return scored
+
+    # --- whole-batch signals and output columns -------------------------------------------------
+
+    def collector(self) -> batch_signals.Collector:
+        check_is_fitted(self, "model_")
+        return batch_signals.Collector(campaign_min=self.campaign_min, serial_min=self.serial_min,
+                                       burst_min=self.burst_min, burst_hours=self.burst_hours, bad_rating=self.bad_rating)
+
+    def weights(self) -> dict[str, float]:
+        return {"campaign": self.campaign_weight, "serial": self.serial_weight, "burst": self.burst_weight}
+
+    def finish(self, s: Scored, signals: batch_signals.Signals | None = None, offset: int = 0) -> pd.DataFrame:
+        """The output columns (:data:`PRED_COLUMNS`) of a scored chunk; ``signals`` are the
+        whole-batch signals of the file, whose rows ``offset …`` are this chunk's."""
+        n = len(s)
+        score = s.model_malicious
+        part = None
+        if signals is not None:
+            part = signals.rows(offset, offset + n)
+            score = part.score(score, self.weights())
+        special = np.isin(s.primary, [EMPTY, NO_COMPLAINT])
+        score = np.where(special, 0.0, score)
+        malicious = (np.isin(s.primary, list(MALICIOUS)) | (score >= self.flag_at)) & ~special
+        cause_zh, dsr, remedy, causes, evidence, cluster = [], [], [], [], [], []
+        for i in range(n):
+            c = s.primary[i]
+            info = BY_ID.get(c)
+            cause_zh.append(info.zh if info else SPECIAL_ZH[c])
+            dsr.append(info.dsr if info else "")
+            remedy.append(info.remedy if info else "")
+            on = [CAUSE_IDS[j] for j in np.flatnonzero(s.passed[i])]
+            if c == UNCERTAIN:  # keep the top candidates visible when abstaining
+                on = [CAUSE_IDS[j] for j in np.argsort(-s.proba[i])[:2]]
+            causes.append(SEP.join(on))
+            ev, cl = s.evidence[i], ""
+            if part is not None and c not in (EMPTY, NO_COMPLAINT):
+                extra = part.evidence(i, _at(s.buyers, i), _at(s.items, i), self.burst_hours)
+                ev = "; ".join(x for x in [ev, *extra] if x)
+                cl = f"C{part.cluster_id[i]}" if part.cluster_id[i] >= 0 else ""
+            evidence.append(ev)
+            cluster.append(cl)
+        out = pd.DataFrame({
+            "review_id": s.ids, "cause": s.primary, "cause_zh": cause_zh, "confidence": np.round(s.confidence, 4),
+            "causes": causes, "dsr": dsr, "remedy": remedy, "suspected_malicious": malicious,
+            "malicious_score": np.round(score, 4), "cluster_id": cluster, "evidence": evidence,
+        })
+        for j, c in enumerate(CAUSE_IDS):
+            out[f"p_{c}"] = np.round(s.proba[:, j], 4)
+        return out
+
+    def predict(self, X) -> pd.DataFrame:
+        """Decisions for a whole batch of reviews (a DataFrame under any header alias, or a list
+        of texts): :data:`PRED_COLUMNS`, one row per input row, in order."""
+        s = self.score_chunk(X)
+        signals = None
+        if self.batch:
+            collector = self.collector()
+            collector.add(s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings)
+            signals = collector.finish()
+        return self.finish(s, signals)
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    @staticmethod
+    def resolve(X, offset: int = 0, roles: dict[str, str | None] | None = None) -> pd.DataFrame:
+        """Reviews as a frame with ``id, text, rating, buyer, item, date``: texts, or a
+        DataFrame whose columns are found by the same header aliases as the CLI."""
+        from pipeline.tables import find_columns
+
+        if not isinstance(X, pd.DataFrame):
+            frame = as_frame(X)
+            n = len(frame)
+            return pd.DataFrame({"id": [str(offset + i + 1) for i in range(n)], "text": frame["text"],
+                                 "rating": frame["rating"], "buyer": None, "item": None, "date": None})
+        if roles is None:
+            roles = find_columns([str(c) for c in X.columns], where="input")
+        n = len(X)
+
+        def get(role):
+            col = roles.get(role)
+            return X[col].tolist() if col is not None and col in X.columns else None
+
+        texts = ["" if (t is None or (isinstance(t, float) and t != t)) else t for t in get("text")]
+        raw_ids = get("id")
+        ids = [str(offset + i + 1) for i in range(n)]
+        if raw_ids is not None:
+            ids = [_cell(v) or ids[i] for i, v in enumerate(raw_ids)]
+        raw_ratings = get("rating")
+        ratings = np.array([parse_rating(v) for v in raw_ratings], dtype=float) if raw_ratings is not None else np.full(n, np.nan)
+        return pd.DataFrame({"id": ids, "text": texts, "rating": ratings,
+                             "buyer": _clean(get("buyer"), n), "item": _clean(get("item"), n), "date": _clean(get("date"), n)})
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return str(v).strip()
+
+
+def _clean(values, n):
+    return None if values is None else [_cell(v) for v in values]
+
+
+def _col(frame: pd.DataFrame, name: str):
+    values = frame[name].tolist()
+    return None if all(v is None for v in values) else values
+
+
+def _at(values, i) -> str:
+    return "" if values is None else (values[i] or "")
+
+
+def _clone(model):
+    from sklearn.base import clone
+
+    return clone(model)
+
+
+def normalised(texts) -> list[str]:
+    return normalize_many(list(texts))

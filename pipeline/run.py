@@ -1,0 +1,203 @@
+"""The file loop of ``reviewcause score``: a review file in, one prediction row per input row out.
+
+It decides nothing: each chunk goes to :meth:`Predictor.score_chunk` (on ``jobs`` processes),
+scored chunks are staged on disk while the whole-batch keys are collected, then
+:meth:`Predictor.finish` adds the batch signals and the rows are written in input order — the
+same two calls :meth:`Predictor.predict` makes on a DataFrame, so the CSV and the API agree.
+
+Interrupts: Ctrl-C (SIGINT) and SIGTERM stop the workers quietly, remove the temporary output
+and the staging folder, keep any previous output intact, and exit 130 / 143 with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import tempfile
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.persist import load_predictor
+from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS, Predictor, Scored
+from pipeline.tables import InputError, atomic_csv, open_table
+
+ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date")
+
+
+class Interrupted(Exception):
+    """Scoring was stopped by a signal; ``status`` is the exit status (130 or 143)."""
+
+    def __init__(self, signum: int):
+        self.status = 128 + signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; no output written")
+
+
+def _raise_interrupt(signum, frame):
+    raise Interrupted(signum)
+
+
+def format_rows(out: pd.DataFrame) -> list[list[str]]:
+    """Prediction cells as text: probabilities with four decimals, flags as true/false."""
+    cols = []
+    for c in PRED_COLUMNS:
+        v = out[c]
+        if c == "suspected_malicious":
+            cols.append(np.where(v.to_numpy(dtype=bool), "true", "false").tolist())
+        elif v.dtype.kind == "f":
+            cols.append(np.char.mod("%.4f", v.to_numpy(dtype=float)).tolist())
+        else:
+            cols.append(v.astype(str).tolist())
+    return [list(r) for r in zip(*cols)]
+
+
+class _CsvWriter:
+    def __init__(self, out):
+        self._out = out
+
+    def rows(self, rows):
+        self._out.rows(rows)
+
+    def summary(self, causes):
+        pass
+
+
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def open_output(dst, columns, trusted=frozenset(), bom=True, zh_headers=False):
+    """A writer for the output file (CSV; rows escaped against formula injection)."""
+    with atomic_csv(dst, bom=bom) as out:
+        out.header(columns, trusted=trusted)
+        yield _CsvWriter(out)
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+_worker: dict[str, object] = {}
+
+
+def _init_worker(predictor: Predictor, backend: str) -> None:
+    from pipeline.segment import use_backend
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    use_backend(backend)
+    _worker["predictor"] = predictor
+
+
+def _score_chunk(payload) -> Scored:
+    frame, offset, with_signatures = payload
+    return _worker["predictor"].score_chunk(frame, with_signatures=with_signatures, offset=offset)
+
+
+def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
+    """The columns the Predictor reads, under their role names."""
+    return pd.DataFrame({r: chunk[roles[r]].tolist() for r in ROLE_NAMES if roles.get(r)}, index=chunk.index)
+
+
+def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=True, jobs=1, chunksize=20_000,
+               progress=False, batch=True, zh_headers=False, sheet=None) -> dict[str, object]:
+    """Score ``src`` into ``dst``; returns a summary (rows, counts per cause, roles found)."""
+    from pipeline.paths import DEFAULT_MODEL
+    from pipeline.segment import current_backend
+
+    src, dst = Path(src), Path(dst)
+    predictor = load_predictor(model_path or DEFAULT_MODEL)
+    predictor.set_params(batch=batch)
+    table = open_table(src, encoding=encoding, chunksize=chunksize, overrides=overrides)
+    roles = table.roles
+    keep = [c for c in table.columns if c not in PRED_COLUMNS]
+    counts: dict[str, int] = {}
+    summary = {"rows": 0, "suspected": 0}
+    bar = _progress(progress, table)
+    pool = None
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        payloads = ((_role_frame(c, roles), int(c.index[0]) if len(c) else 0, c) for c in table.chunks())
+        if jobs > 1:
+            import multiprocessing as mp
+
+            pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
+            pairs = _ordered_window(pool, payloads, window=2 * jobs, with_signatures=batch)
+        else:
+            pairs = ((predictor.score_chunk(f, offset=o), c) for f, o, c in payloads)
+        with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
+                tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
+            staged: list[Path] = []
+            collector = predictor.collector() if batch else None
+
+            def emit(base, frame):
+                rows = format_rows(frame)
+                summary["suspected"] += int(frame["suspected_malicious"].sum())
+                out.rows([[*b, *p] for b, p in zip(base, rows)])
+                out.summary(frame["cause"])
+
+            for s, chunk in pairs:
+                base = chunk[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in range(len(chunk))]
+                if collector is None:
+                    emit(base, predictor.finish(s))
+                else:
+                    collector.add(s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings)
+                    s.sig = s.eligible = None
+                    staged.append(Path(stage) / f"{len(staged):06d}.pkl")
+                    try:
+                        with open(staged[-1], "wb") as fh:
+                            pickle.dump((base, s), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                    except OSError as exc:
+                        raise InputError(f"{stage}: cannot stage scored rows ({exc.strerror or exc}); "
+                                         f"free space there or set TMPDIR") from None
+                for c in s.primary:
+                    counts[c] = counts.get(c, 0) + 1
+                summary["rows"] += len(s)
+                if bar is not None:
+                    bar.update(len(s))
+            if collector is not None:
+                signals, offset = collector.finish(), 0
+                for path in staged:
+                    with open(path, "rb") as fh:
+                        base, s = pickle.load(fh)
+                    emit(base, predictor.finish(s, signals, offset))
+                    offset += len(s)
+                    path.unlink()
+    except KeyboardInterrupt:
+        raise Interrupted(signal.SIGINT) from None
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        if bar is not None:
+            bar.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return summary | {"counts": counts, "roles": roles, "encoding": table.encoding, "output": str(dst)}
+
+
+def _ordered_window(pool, payloads, window: int, with_signatures: bool):
+    """Score chunks on the pool with at most ``window`` in flight; yield results in input order."""
+    pending: deque = deque()
+    for frame, offset, chunk in payloads:
+        pending.append((pool.apply_async(_score_chunk, ((frame, offset, with_signatures),)), chunk))
+        if len(pending) >= window:
+            res, chunk = pending.popleft()
+            yield res.get(), chunk
+    while pending:
+        res, chunk = pending.popleft()
+        yield res.get(), chunk
+
+
+def _progress(enabled: bool, table):
+    """A progress bar with total, percentage and time left when the input's size is known."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    total = getattr(table, "total_rows", None)
+    return tqdm(total=total, unit=" rows", unit_scale=True, desc="scoring", leave=False, mininterval=0.5,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} rows [{elapsed}<{remaining}, {rate_fmt}]"
+                if total else None)

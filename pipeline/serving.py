@@ -1,0 +1,85 @@
+"""The MLflow model: the same Predictor, self-contained, for ``mlflow.pyfunc`` and REST.
+
+``log_pyfunc`` logs a :class:`ReviewcauseModel` whose artefact is the saved Predictor (with its
+user dictionary inside) and whose code is this package (``code_paths``), with pinned
+requirements of the libraries it imports — nothing of the repository is read at predict time,
+so ``mlflow.pyfunc.load_model("models:/reviewcause@champion")`` works from any directory and in a
+fresh environment built from the model's own ``requirements.txt``.
+
+The signature names every input column the CLI recognises (English, simplified and
+traditional aliases, all optional, any type) and the output columns (:data:`PRED_COLUMNS`), with
+an input example; ``mlflow models serve`` therefore accepts an export's own headers
+(评价内容, 评分 …) and answers with the full decision columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+
+from pipeline.predict import PRED_COLUMNS
+
+REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "jieba", "rjieba", "opencc", "joblib", "charset-normalizer",
+                "openpyxl", "cloudpickle")
+
+
+class ReviewcauseModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: ``predict(DataFrame)`` → the Predictor's decision columns."""
+
+    def load_context(self, context):
+        import joblib
+
+        self.predictor = joblib.load(context.artifacts["predictor"])
+
+    def predict(self, context, model_input, params=None):
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        return self.predictor.predict(model_input)
+
+
+def input_columns() -> list[str]:
+    from pipeline.tables import ALIASES
+
+    names = []
+    for aliases in ALIASES.values():
+        names.extend(a for a in aliases if a not in names)
+    return names
+
+
+def signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inputs = Schema([ColSpec(AnyType(), name, required=False) for name in input_columns()])
+    kinds = {"confidence": "double", "malicious_score": "double", "suspected_malicious": "boolean"}
+    outputs = Schema([ColSpec(kinds.get(c, "double" if c.startswith("p_") else "string"), c) for c in PRED_COLUMNS])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def pip_requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for p in REQUIREMENTS:
+        try:
+            out.append(f"{p}=={version(p)}")
+        except PackageNotFoundError:
+            continue
+    return out + [f"mlflow=={version('mlflow')}"]
+
+
+def log_pyfunc(model_path: Path, registered_model_name: str | None = None, name: str = "model"):
+    """Log (and register) the saved Predictor at ``model_path`` as a self-contained pyfunc."""
+    example = pd.DataFrame({"评价编号": ["1", "2"], "评价内容": ["鞋底开胶了，质量太差", "物流太慢，等了一个星期"], "评分": [1, 2]})
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=ReviewcauseModel(),
+        artifacts={"predictor": str(model_path)},
+        code_paths=[str(Path(__file__).resolve().parent)],
+        signature=signature(),
+        input_example=example,
+        pip_requirements=pip_requirements(),
+        registered_model_name=registered_model_name,
+    )

@@ -1,0 +1,114 @@
+"""The Predictor owns the decision: ratings, evidence, aliases, and one answer at every door."""
+
+import numpy as np
+import opencc
+import pandas as pd
+import pytest
+
+from pipeline.paths import RAW, SAMPLE
+from pipeline.persist import load_predictor
+from pipeline.predict import PRED_COLUMNS, parse_rating
+
+
+@pytest.fixture(scope="module")
+def model(shipped_model_path):
+    return load_predictor(shipped_model_path)
+
+
+@pytest.mark.parametrize(
+    "value, rating",
+    [("1", 1.0), ("4.0", 4.0), ("3星", 3.0), ("★★", 2.0), ("四星", 4.0), ("好评", 5.0), ("中评", 3.0), ("差评", 1.0),
+     ("", None), ("9", None), ("n/a", None)],
+)
+def test_parse_rating(value, rating):
+    got = parse_rating(value)
+    assert (np.isnan(got) and rating is None) or got == rating
+
+
+def test_praise_at_five_stars_is_no_complaint_and_a_complaint_keeps_its_cause(model):
+    frame = pd.DataFrame({"评价内容": ["很好，很满意，安装师傅也很专业", "质量太差了，用两天就坏了", "非常不满意，要求退款", "东西挺好的"],
+                          "评分": ["5", "5", "1", "1"]})
+    out = model.predict(frame)
+    assert out["cause"].tolist()[:2] == ["no_complaint", "product_quality"]
+    assert out.loc[0, "causes"] == "" and out.loc[0, "suspected_malicious"] == False  # noqa: E712
+    assert "5星且未提出问题" in out.loc[0, "evidence"]
+    # negated praise is not praise: 「不满意」 at one star is not a novice buyer
+    assert out.loc[2, "cause"] != "novice_buyer"
+    assert out.loc[3, "cause"] == "novice_buyer"
+
+
+def test_every_cause_comes_with_the_words_behind_it(model):
+    out = model.predict(["鞋底开胶了，穿了两天就坏", "等了一个星期才发货，物流太慢", "返我50块就改好评，不然一直差评"])
+    for _, row in out.iterrows():
+        for cause in row["causes"].split("|"):
+            assert f"{cause}「" in row["evidence"], (cause, row["evidence"])
+    assert "开胶" in out.loc[0, "evidence"] and "物流太慢" in out.loc[1, "evidence"]
+    assert "索要钱财" in out.loc[2, "evidence"]
+
+
+def test_aliases_traditional_text_and_blank_rows(model):
+    conv = opencc.OpenCC("s2twp")
+    frame = pd.DataFrame({"review": ["快递太慢了，等了一个星期", conv.convert("快递太慢了，等了一个星期"), "", None],
+                          "stars": ["1", "1", "2", ""]})
+    out = model.predict(frame)
+    assert out["review_id"].tolist() == ["1", "2", "3", "4"]
+    assert out.loc[0, "cause"] == out.loc[1, "cause"] == "stockout_logistics"
+    assert out["cause"].tolist()[2:] == ["empty", "empty"]
+    assert list(out.columns) == PRED_COLUMNS
+
+
+def test_same_primary_cause_in_both_scripts(model):
+    texts = pd.read_csv(RAW / "online_shopping_neg.csv", usecols=["text"])["text"].sample(400, random_state=3).tolist()
+    conv = opencc.OpenCC("s2twp")
+    a = model.predict(texts)["cause"].to_numpy()
+    b = model.predict([conv.convert(t) for t in texts])["cause"].to_numpy()
+    assert (a == b).mean() >= 0.99
+
+
+def test_cli_python_api_and_pyfunc_agree_on_the_sample(model, shipped_model_path, tmp_path):
+    """One answer at every door: the CSV of `reviewcause score`, Predictor.predict and the
+    MLflow pyfunc model give identical prediction columns for data/sample_reviews.csv."""
+    import mlflow
+
+    from pipeline.cli import main
+    from pipeline.report import read_predictions
+    from pipeline.serving import log_pyfunc
+
+    out = tmp_path / "pred.csv"
+    assert main(["score", str(SAMPLE), "-o", str(out), "--model", str(shipped_model_path), "-q", "--jobs", "2"]) == 0
+    cli, _ = read_predictions(out)
+    frame = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    api = model.predict(frame)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("identity")
+    with mlflow.start_run():
+        info = log_pyfunc(shipped_model_path)
+    pyf = mlflow.pyfunc.load_model(info.model_uri).predict(frame)
+
+    from pipeline.run import format_rows
+
+    as_text = lambda df: pd.DataFrame(format_rows(df), columns=PRED_COLUMNS)  # noqa: E731
+    pd.testing.assert_frame_equal(as_text(api), cli[PRED_COLUMNS].reset_index(drop=True))
+    pd.testing.assert_frame_equal(as_text(pyf), cli[PRED_COLUMNS].reset_index(drop=True))
+    assert len(cli) == len(frame)
+
+
+def test_foreign_pickle_is_never_loaded(tmp_path):
+    import pickle
+
+    from pipeline.tables import InputError
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.joblib"
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil.write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(InputError, match="not a reviewcause model"):
+        load_predictor(evil)
+    (tmp_path / "evil.json").write_text('{"format": "reviewcause-predictor/2", "sha256": "0"}')
+    with pytest.raises(InputError, match="does not match the hash"):
+        load_predictor(evil)
+    assert not marker.exists()
