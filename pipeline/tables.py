@@ -602,6 +602,14 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
         return InputError(f"{path}: {what} is not decodable as {label} ({exc.reason}: {shown}); "
                           f"the file is not all {label} — give its encoding with --encoding")
 
+    def csv_error(exc: csv.Error, reader) -> InputError:
+        what = f"data row {state['row'] + 1}" if state.get("header") else "the header"
+        if "unexpected end of data" in str(exc):
+            return InputError(f"{path}: {what}: a quoted cell opened on line {state['line'] + 1} is never closed "
+                              f"(a stray '\"'?)")
+        return InputError(f"{path}: {what} (line {reader.line_num}): malformed CSV ({exc}); "
+                          f"a quoted cell must end at its closing quote")
+
     def nul(reader) -> InputError:
         return InputError(f"{path}: binary data (a NUL byte on line {(reader.line_num if reader else 0) + 1}), not a CSV text file")
 
@@ -625,12 +633,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
         except _NulChar:
             raise nul(reader) from None
         except csv.Error as exc:
-            what = f"data row {state['row'] + 1}" if state.get("header") else "the header"
-            if "unexpected end of data" in str(exc):
-                raise InputError(f"{path}: {what}: a quoted cell opened on line {state['line'] + 1} is never closed "
-                                 f"(a stray '\"'?)") from None
-            raise InputError(f"{path}: {what} (line {reader.line_num}): malformed CSV ({exc}); "
-                             f"a quoted cell must end at its closing quote") from None
+            raise csv_error(exc, reader) from None
 
     if sep_line:
         record()
@@ -646,31 +649,36 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
 
     def chunks() -> Iterator[pd.DataFrame]:
         rows: list[list[str]] = []
-        start = 0
-        trimmed = 0
-        while True:
-            rec = record()
-            if rec is None:
-                break
-            n = len(rec)
-            if n != width:
-                if n == 0:
-                    rec = [""] * width
-                elif n < width:
-                    rec = rec + [""] * (width - n)
-                else:
-                    if any(rec[width:]):
+        start = trimmed = 0
+        line = reader.line_num  # last line of the previous record
+        try:
+            for rec in reader:  # the hot loop: one length check per row
+                if len(rec) != width:
+                    n = len(rec)
+                    if n == 0:
+                        rec = [""] * width
+                    elif n < width:
+                        rec = rec + [""] * (width - n)
+                    elif any(rec[width:]):
                         raise InputError(
-                            f"{path}: data row {state['row'] + 1} (line {state['line'] + 1}) has {n} fields but the "
+                            f"{path}: data row {start + len(rows) + 1} (line {line + 1}) has {n} fields but the "
                             f"header has {width}; a cell with an unquoted {dname} in it? Quote that cell")
-                    rec = rec[:width]
-                    trimmed += 1
-            rows.append(rec)
-            state["row"] += 1
-            if len(rows) >= chunksize:
-                yield _frame(rows, columns, start)
-                start += len(rows)
-                rows = []
+                    else:
+                        rec = rec[:width]
+                        trimmed += 1
+                rows.append(rec)
+                line = reader.line_num
+                if len(rows) >= chunksize:
+                    yield _frame(rows, columns, start)
+                    start += len(rows)
+                    rows = []
+        except (_BadBytes, _NulChar, csv.Error) as exc:
+            state["row"], state["line"] = start + len(rows), line
+            if isinstance(exc, _BadBytes):
+                raise bad_bytes(exc, reader) from None
+            if isinstance(exc, _NulChar):
+                raise nul(reader) from None
+            raise csv_error(exc, reader) from None
         if rows or start == 0:
             yield _frame(rows, columns, start)
         if trimmed:
