@@ -753,9 +753,10 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     with open(path, "rb") as fh:
         head = fh.read(8)
     if not head.startswith(b"PK\x03\x04"):
-        kind = "an old binary .xls file: save it as .xlsx" if head.startswith(b"\xd0\xcf\x11\xe0") else \
-            "text? if it is a CSV file, give it the .csv suffix"
-        raise InputError(f"{path}: not an Excel workbook ({kind})")
+        what = next((w for m, w in _MAGIC.items() if head.startswith(m)), None)
+        if what:
+            raise InputError(f"{path}: this is {what}, not an Excel workbook")
+        raise InputError(f"{path}: not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)")
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken workbook

@@ -203,6 +203,7 @@ CASES = [
     Case("csv_named_xlsx", basic(), suffix=".xlsx", error="not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)"),
     Case("old_xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), suffix=".xls",
          error="this is an old binary Excel/Office file (.xls): save it as .xlsx or CSV, not a CSV file"),
+    Case("png_named_xlsx", b"\x89PNG\r\n\x1a\n" + bytes(64), suffix=".xlsx", error="this is a PNG image, not an Excel workbook"),
     Case("empty", b"", error="the file is empty"),
     Case("whitespace_only", b"\n\n\r\n", error="the file is empty (no header row)"),
 ]
@@ -667,16 +668,30 @@ def test_label_file_errors_are_one_line(tmp_path, capsys, tiny_model_path, name,
 # --- 6. the Makefile --------------------------------------------------------------------------
 
 
+MAKE = ["make", "-s", "-o", "models/reviewcause.joblib", "-o", ".venv/.installed"]  # the model counts as built
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-@pytest.mark.parametrize("name", ["评价 导出 (1).csv", "a b.csv", "it's [copy] & more.csv"])
-def test_make_score_with_spaces_and_brackets_in_the_name(tmp_path, tiny_model_path, name):
-    """The recipe ``make score`` runs (``-n``: printed, not run; the model counts as up to date)
-    is run by the shell with the tiny model: the file names arrive as one word each."""
-    src = tmp_path / name
+@pytest.mark.parametrize("target", ["score", "suspects", "report"])
+@pytest.mark.parametrize("name", ["评价 导出 (1).csv", "a b.csv", "it's [copy] & $more;.csv"])
+def test_make_passes_file_names_as_one_word(tmp_path, target, name):
+    """The recipes with the interpreter replaced by printf: each argument on its own line."""
+    src, out = tmp_path / name, tmp_path / f"out {name}"
+    run = subprocess.run([*MAKE, target, f"IN={src}".replace("$", "$$"), f"OUT={out}".replace("$", "$$"),
+                          "PY=printf '<%s>\\n'"], cwd=REPO, capture_output=True, text=True, check=True)
+    args = run.stdout.splitlines()
+    assert f"<{src}>" in args and args[:3] == ["<-m>", "<pipeline>", f"<{target}>"]
+    if target != "report":
+        assert args[args.index("<-o>") + 1] == f"<{out}>"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_score_with_spaces_and_brackets_in_the_name(tmp_path, tiny_model_path):
+    """The recipe ``make score`` runs (printed by ``-n``) is run by the shell with the tiny model."""
+    src = tmp_path / "评价 导出 (1).csv"
     src.write_bytes(basic())
-    out = tmp_path / f"out {name}"
-    dry = subprocess.run(["make", "-s", "-n", "-o", "models/reviewcause.joblib", "-o", ".venv/.installed", "score",
-                          f"IN={src}", f"OUT={out}"], cwd=REPO, capture_output=True, text=True, check=True)
+    out = tmp_path / "预测 结果 (1).csv"
+    dry = subprocess.run([*MAKE, "-n", "score", f"IN={src}", f"OUT={out}"], cwd=REPO, capture_output=True, text=True, check=True)
     line = dry.stdout.strip()
     assert "\n" not in line and " -m pipeline score " in line
     run = subprocess.run(["bash", "-c", f"{line} -q --model '{tiny_model_path}'"], cwd=REPO, capture_output=True, text=True)
