@@ -447,7 +447,8 @@ def _cut(data: bytes, c: _Codec) -> int:
 
 def _line_start(data: bytes, pos: int, c: _Codec) -> int:
     w = c.width
-    return max(_rfind_unit(data, c.lf, pos, w), _rfind_unit(data, c.cr, pos, w)) + w
+    last = max(_rfind_unit(data, c.lf, pos, w), _rfind_unit(data, c.cr, pos, w))
+    return last + w if last >= 0 else 0
 
 
 def _text_blocks(path: Path, c: _Codec, block: int = SAMPLE_BYTES) -> Iterator[str]:
