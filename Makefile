@@ -48,8 +48,8 @@ score: $(MODEL) ## score IN (default: the shipped sample) into OUT=predictions.c
 suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
 	$(PY) -m pipeline suspects $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(OUT),suspects.csv))
 
-report: $(STAMP) ## causes of IN=predictions.csv with DSR dimension and remedy
-	$(PY) -m pipeline report $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv))
+report: $(STAMP) ## the seller's view of IN=predictions.csv: one offline HTML page OUT=report.html (PNG=dir: charts as PNG too)
+	$(PY) -m pipeline report $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(OUT),report.html))$(if $(PNG), --png $(call q,$(PNG)))
 
 eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
 	$(PY) -m pipeline evaluate

@@ -156,9 +156,20 @@ def cmd_suspects(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from pipeline.report import summary
+    from pipeline.report import terminal_summary, write_report
 
-    print(summary(args.predictions).to_string(index=False))
+    if args.output is None and args.png is None:
+        print(terminal_summary(args.predictions))
+        return 0
+    result = write_report(args.predictions, args.output, png_dir=args.png)
+    if args.output is not None:
+        _say(args, f"report of {result['rows']} reviews ({result['caused']} with a cause, {result['suspects']} suspected "
+                   f"malicious, {result['charts']} charts) → {args.output}")
+    if args.png is not None:
+        _say(args, f"{len(result['png'])} chart(s) as PNG → {args.png}")
+        if result.get("cjk_font") is False:
+            print("reviewcause: warning: no Chinese font found (fc-list :lang=zh); Chinese labels in the PNGs may show "
+                  "as boxes — install one, e.g. apt-get install fonts-noto-cjk", file=sys.stderr)
     return 0
 
 
@@ -207,9 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_suspects)
 
-    p = sub.add_parser("report", help="causes of a predictions CSV with their DSR dimension and remedy",
-                       formatter_class=_Formatter, epilog="example: reviewcause report predictions.csv")
+    p = sub.add_parser("report", help="the seller's view: one offline HTML page with charts (-o), or a table of causes",
+                       formatter_class=_Formatter,
+                       description="Without -o: the causes with DSR dimension and remedy as a table on stdout. With -o: one "
+                                   "self-contained HTML page (works offline) — cause mix, what to fix first per DSR "
+                                   "dimension, causes per item, weekly trend, suspected-malicious groups, example reviews "
+                                   "with the evidence highlighted.",
+                       epilog="example: reviewcause report predictions.csv -o report.html --png charts/")
     p.add_argument("predictions", help="a CSV written by 'reviewcause score'")
+    p.add_argument("-o", "--output", default=None, help="write the HTML report here (.html)")
+    p.add_argument("--png", metavar="DIR", default=None, help="also export each chart as a PNG into DIR (created if missing)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="cross-validate, fit and register the model (tracked in MLflow)", formatter_class=_Formatter,
