@@ -15,12 +15,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 # $(call q,$(IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $)
 q = '$(subst ','\'',$(1))'
 
-TRAIN_INPUTS := data/raw/labels_dev.csv data/raw/constructed_dev.jsonl data/raw/online_shopping_neg.csv \
-                data/raw/jd_aircon.csv $(wildcard data/authored.jsonl data/jd_labels.csv) data/userdict.txt \
-                pipeline/model.py pipeline/cues.py pipeline/normalize.py pipeline/segment.py \
-                pipeline/train.py pipeline/data.py pipeline/taxonomy.py
-
-.PHONY: help install train score suspects report eval test ui bench clean
+.PHONY: help install model train score suspects report eval test serve ui bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
@@ -33,16 +28,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its test tools
 
+data/labels.csv: data/labelling/consolidate.py $(wildcard data/labelling/readings/*.csv) | $(STAMP) ## rebuild the double-read labels and the agreement table from the readings
+	$(PY) data/labelling/consolidate.py
+
 data/authored.jsonl: data/authoring/authored_source.py | $(STAMP)
 	$(PY) data/authoring/authored_source.py $@
 
-$(MODEL): $(STAMP) $(TRAIN_INPUTS)
-	$(PY) -m pipeline train
+model: $(STAMP) ## the default model: kept when current (content hash of its inputs), else trained
+	$(PY) -m pipeline ensure-model
 
 train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow)
 	$(PY) -m pipeline train
 
-score: $(MODEL) ## score IN (default: the shipped sample) into OUT=predictions.csv
+score: model ## score IN (default: the shipped sample) into OUT=predictions.csv
 	$(PY) -m pipeline score $(call q,$(IN)) -o $(call q,$(OUT)) --jobs $(JOBS)
 
 suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
@@ -57,11 +55,14 @@ eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figure
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
 
+serve: model ## serve the champion model over REST on http://127.0.0.1:PORT/invocations (same columns as the CLI)
+	$(PY) -m pipeline serve --port $(PORT)
+
 ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=… to change)
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(PORT)
 
-bench: $(MODEL) ## benchmark I/O, normalise, segment and scoring at 10k/100k/1M rows (SIZES=…); figures to bench/
+bench: model ## benchmark I/O, normalise, segment and scoring at 10k/100k/1M rows (SIZES=…); figures to bench/
 	$(PY) bench/bench.py --jobs $(JOBS) $(if $(SIZES),--sizes $(SIZES))
 
-clean: ## remove the virtualenv, caches and trained model (keeps mlflow.db)
-	rm -rf $(VENV) .cache .pytest_cache .hypothesis $(MODEL) models/reviewcause.json
+clean: ## remove the virtualenv and caches (keeps the shipped model and mlflow.db)
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

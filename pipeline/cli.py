@@ -41,7 +41,9 @@ def _parse_params(pairs: list[str]):
             raise InputError(f"--param {pair!r}: expected KEY=VALUE")
         key, value = pair.split("=", 1)
         if key not in known:
-            scalars = sorted(k for k, v in known.items() if isinstance(v, (int, float, str, bool, tuple)) or v is None)
+            from pipeline.train import logged_params
+
+            scalars = sorted(logged_params(predictor))
             raise InputError(f"--param {key}: unknown parameter; known: {', '.join(scalars)}")
         default = known[key]
         try:
@@ -173,6 +175,20 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_ensure_model(args) -> int:
+    from pipeline.train import ensure_model
+
+    state = ensure_model(Path(args.model), log=lambda m: _say(args, m))
+    _say(args, f"model {args.model}: {state}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from pipeline.serving import serve
+
+    return serve(Path(args.model), host=args.host, port=args.port, log=lambda m: _say(args, m))
+
+
 def cmd_causes(args) -> int:
     from pipeline.taxonomy import CAUSES
 
@@ -252,6 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("ensure-model", help="train the default model only if it is missing, unloadable or stale",
+                       formatter_class=_Formatter, epilog="example: reviewcause ensure-model")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_ensure_model)
+
+    p = sub.add_parser("serve", help="serve the registered champion model over REST (MLflow scoring server)",
+                       formatter_class=_Formatter,
+                       epilog="example: reviewcause serve --port 5001 ; then POST {\"dataframe_split\": {\"columns\": [\"评价内容\", \"评分\"], "
+                              "\"data\": [[\"物流太慢\", 1]]}} to http://127.0.0.1:5001/invocations")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file registered when the store has no champion yet")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("causes", help="list the eight causes, DSR dimensions and remedies",
                        epilog="example: reviewcause causes")

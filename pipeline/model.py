@@ -209,8 +209,10 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, C=10.0, class_weight="balanced", tune_thresholds=True, threshold_folds=5, threshold_floor=0.15,
-                 fixed_threshold=0.5, primary_C=10.0, seed=13):
+                 fixed_threshold=0.5, primary_C=10.0, primary_class_weight="balanced", primary_blend=1.0, seed=13):
         self.C = C
+        self.primary_class_weight = primary_class_weight
+        self.primary_blend = primary_blend
         self.class_weight = class_weight
         self.tune_thresholds = tune_thresholds
         self.threshold_folds = threshold_folds
@@ -248,7 +250,8 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
             self.thresholds_ = np.full(Y.shape[1], float(self.fixed_threshold))
         self.primary_ = None
         if primary is not None and self.primary_C and len(np.unique(primary)) > 1:
-            self.primary_ = LogisticRegression(C=self.primary_C, class_weight=self.class_weight, max_iter=3000)
+            cw = None if self.primary_class_weight in (None, "none") else self.primary_class_weight
+            self.primary_ = LogisticRegression(C=self.primary_C, class_weight=cw, max_iter=3000)
             self.primary_.fit(X, np.asarray(primary), sample_weight=w)
         return self
 
@@ -283,14 +286,15 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         probability that no cause applies (product of complements).
         """
         check_is_fitted(self, "coef_")
+        p = self.predict_proba(X)
+        none = np.prod(1 - p, axis=1, keepdims=True)
+        ovr = np.hstack([p, none])
+        ovr /= ovr.sum(axis=1, keepdims=True)
         if self.primary_ is None:
-            p = self.predict_proba(X)
-            none = np.prod(1 - p, axis=1, keepdims=True)
-            out = np.hstack([p, none])
-            return out / out.sum(axis=1, keepdims=True)
+            return ovr
         out = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
         out[:, self.primary_.classes_] = self.primary_.predict_proba(X)
-        return out
+        return self.primary_blend * out + (1 - self.primary_blend) * ovr
 
     def predict(self, X):
         return (self.predict_proba(X) >= self.thresholds_).astype(int)

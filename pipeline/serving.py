@@ -67,7 +67,8 @@ def pip_requirements() -> list[str]:
             out.append(f"{p}=={version(p)}")
         except PackageNotFoundError:
             continue
-    return out + [f"mlflow=={version('mlflow')}"]
+    # mlflow-skinny: what loading a pyfunc needs, without the tracking server (a fresh env installs in a minute)
+    return out + [f"mlflow-skinny=={version('mlflow')}"]
 
 
 def log_pyfunc(model_path: Path, registered_model_name: str | None = None, name: str = "model"):
@@ -83,3 +84,39 @@ def log_pyfunc(model_path: Path, registered_model_name: str | None = None, name:
         pip_requirements=pip_requirements(),
         registered_model_name=registered_model_name,
     )
+
+
+def champion_uri(model_path: Path, log=print) -> str:
+    """``models:/reviewcause@champion`` — registering the model file first when the store has
+    no champion yet (e.g. a fresh clone whose model came with the repository)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.persist import load_predictor
+    from pipeline.train import CHAMPION, REGISTERED_MODEL, use_experiment
+
+    use_experiment()
+    client = MlflowClient()
+    try:
+        client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    except Exception:
+        load_predictor(model_path)  # verified before it is logged
+        log(f"no @{CHAMPION} in the store yet: registering {model_path}")
+        with mlflow.start_run(run_name="register-model-file"):
+            info = log_pyfunc(Path(model_path), registered_model_name=REGISTERED_MODEL)
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, str(info.registered_model_version))
+    return f"models:/{REGISTERED_MODEL}@{CHAMPION}"
+
+
+def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print) -> int:
+    """Serve the champion over REST with the venv's own ``mlflow`` (no PATH set-up needed)."""
+    import os
+    import subprocess
+    import sys
+
+    uri = champion_uri(model_path, log)
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    log(f"serving {uri} on http://{host}:{port}/invocations (POST JSON: dataframe_split / dataframe_records)")
+    cmd = [str(bindir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "-h", host, "-p", str(port)]
+    return subprocess.call(cmd, env=env)

@@ -150,6 +150,13 @@ def cross_validate(frame: pd.DataFrame, predictor: Predictor | None = None, fold
         mb = metrics(Y, base_passed[ev_idx], prim, base_primary[ev_idx])
         m |= {f"baseline_{key}": v for key, v in mb.items() if not key.startswith("support_")}
         m |= {f"delta_{key}": m[key] - mb[key] for key in ("macro_f1", "micro_f1", "primary_accuracy")}
+    truth = (Y[:, [CAUSE_IDS.index(c) for c in sorted(MALICIOUS)]].sum(axis=1) > 0) | np.isin(prim, list(MALICIOUS))
+    p = predictor if predictor is not None else Predictor()
+    mal = out["proba"][ev_idx][:, [CAUSE_IDS.index(c) for c in sorted(MALICIOUS)]].max(axis=1)
+    flag = np.isin(primary[ev_idx], list(MALICIOUS)) | (mal >= p.flag_at)
+    tp = float((flag & truth).sum())
+    m["suspected_precision"] = tp / flag.sum() if flag.sum() else 0.0
+    m["suspected_recall"] = tp / truth.sum() if truth.sum() else 0.0
     if traditional:
         mt = metrics(Y, trad_passed[ev_idx], prim, trad_primary[ev_idx])
         m["script_invariance"] = float((primary[ev_idx] == trad_primary[ev_idx]).mean())
@@ -218,7 +225,10 @@ def _write_artifacts(cv: CVResult, out: Path) -> None:
 def logged_params(predictor: Predictor) -> dict[str, object]:
     """Every scalar hyper-parameter of the Predictor, by its ``set_params`` name."""
     out = {}
+    plumbing = ("memory", "verbose", "transform_input", "n_jobs", "verbose_feature_names_out")
     for key, value in predictor.get_params(deep=True).items():
+        if "__select__" in key or key.rsplit("__", 1)[-1] in plumbing:
+            continue
         if isinstance(value, (int, float, str, bool, tuple)) or value is None:
             out[key] = value
     return out
@@ -295,6 +305,7 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
             "cv_metrics": {k: round(float(v), 4) for k, v in cv.metrics.items()}, "n_train": counts,
             "fit_seconds": round(fit_seconds, 1), "train_keys": sorted(frame["text"].map(text_key)),
             "mlflow": {"tracking_uri": tracking_uri(), "run_id": active.info.run_id},
+            "inputs_hash": inputs_hash() if Path(model_path).resolve() == DEFAULT_MODEL.resolve() else None,
         }
         save(model, Path(model_path), meta)
         version, alias, why = None, None, "not registered"
@@ -317,6 +328,43 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
         mlflow.log_artifact(str(Path(model_path).with_suffix(".json")), artifact_path="model_meta")
         result.update(model_path=model_path, registered_version=version, alias=alias, promotion=why, fit_seconds=fit_seconds)
         return result
+
+
+#: what a trained model is built from: when none of it changed, the shipped model is current
+TRAIN_INPUTS = ("data/labels.csv", "data/raw/labels_dev.csv", "data/jd_labels.csv", "data/raw/constructed_dev.jsonl",
+                "data/authored.jsonl", "data/userdict.txt", "pipeline/model.py", "pipeline/cues.py",
+                "pipeline/normalize.py", "pipeline/segment.py", "pipeline/predict.py", "pipeline/evidence.py",
+                "pipeline/data.py", "pipeline/train.py", "pipeline/taxonomy.py", "pipeline/batch.py")
+
+
+def inputs_hash() -> str:
+    """SHA-256 over the training inputs' contents and the scikit-learn version (not mtimes, which
+    a fresh clone sets arbitrarily)."""
+    import sklearn
+
+    h = hashlib.sha256(f"sklearn {sklearn.__version__}\n".encode())
+    for rel in TRAIN_INPUTS:
+        path = ROOT / rel
+        h.update(rel.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
+    return h.hexdigest()[:16]
+
+
+def ensure_model(model_path: Path = DEFAULT_MODEL, log=print) -> str:
+    """Train only when the model is missing, cannot be loaded, or was built from other inputs."""
+    from pipeline.persist import load_predictor, read_meta
+    from pipeline.tables import InputError
+
+    want = inputs_hash()
+    try:
+        load_predictor(model_path)
+        if read_meta(model_path).get("inputs_hash") == want:
+            return "current"
+        reason = "its training inputs changed"
+    except InputError as exc:
+        reason = str(exc)
+    log(f"training the model ({reason}) …")
+    run(model_path=Path(model_path), log=log)
+    return "trained"
 
 
 def _file_hash(path: Path) -> str:

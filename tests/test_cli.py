@@ -61,3 +61,26 @@ def test_python_dash_m_and_help():
     assert out.returncode == 0 and "example: reviewcause score" in out.stdout
     out = subprocess.run([sys.executable, "-m", "pipeline", "causes"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.count("\n") == 8 and "职业差评师敲诈" in out.stdout
+
+
+def test_own_labels_without_primary_take_the_first_label(tmp_path):
+    from pipeline.data import read_labelled_csv
+
+    mine = tmp_path / "mine.csv"
+    mine.write_text("text,labels\n快递太慢了,stockout_logistics|service_attitude\n质量太差,product_quality\n", encoding="utf-8")
+    frame = read_labelled_csv(mine)
+    assert frame["primary"].tolist() == ["stockout_logistics", "product_quality"]
+
+
+def test_evaluate_counts_none_labels_honestly(tmp_path, tiny_model_path, capsys):
+    """A review labelled `none` is right only when the model abstains; complaints it calls
+    causes are wrong, so this file cannot score 1.0."""
+    import json
+
+    mine = tmp_path / "none.csv"
+    mine.write_text("text,labels\n快递太慢了，等了一个星期,none\n返我50块就改好评,none\n质量太差，用两天就坏了,product_quality\n",
+                    encoding="utf-8")
+    assert main(["evaluate", str(mine), "--model", str(tiny_model_path)]) == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out[out.index("{"):])
+    assert figures["primary_accuracy"] == pytest.approx(1 / 3, abs=1e-3)

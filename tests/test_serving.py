@@ -1,0 +1,108 @@
+"""The MLflow model travels on its own and serves the same answers over REST."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.predict import PRED_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def logged(tiny_model_path, tmp_path_factory):
+    """The tiny model logged as the pyfunc to a throwaway store, downloaded to a folder."""
+    import mlflow
+
+    from pipeline.serving import log_pyfunc
+
+    root = tmp_path_factory.mktemp("store")
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    mlflow.set_experiment("serving")
+    with mlflow.start_run():
+        info = log_pyfunc(tiny_model_path)
+    local = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(root / "model"))
+    return Path(local)
+
+
+def test_model_folder_is_self_contained(logged):
+    files = {p.relative_to(logged).as_posix() for p in logged.rglob("*") if p.is_file()}
+    assert "MLmodel" in files and "requirements.txt" in files
+    assert any(f.endswith("pipeline/predict.py") for f in files)  # the code travels with the model
+    reqs = (logged / "requirements.txt").read_text()
+    for name in ("scikit-learn==", "jieba==", "opencc==", "pandas=="):
+        assert name in reqs
+    mlmodel = (logged / "MLmodel").read_text(encoding="utf-8")
+    assert "评价内容" in mlmodel.encode().decode("unicode_escape", errors="ignore") or "\\u8bc4\\u4ef7\\u5185\\u5bb9" in mlmodel
+    assert '"name": "cause"' in mlmodel
+
+
+def test_fresh_venv_from_the_models_requirements_predicts_outside_the_repo(logged, tmp_path):
+    """Build a virtualenv from the model's own requirements.txt and predict from a folder
+    outside the repository (no editable install, no data/ folder)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    pip = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                          str(logged / "requirements.txt")], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    script = (
+        "import json, sys, pandas as pd, mlflow.pyfunc\n"
+        f"m = mlflow.pyfunc.load_model({str(logged)!r})\n"
+        "df = pd.DataFrame({'评价内容': ['快递太慢了，等了一个星期', '返我50块就改好评'], '评分': [1, 1]})\n"
+        "out = m.predict(df)\n"
+        "print(json.dumps({'columns': list(out.columns), 'cause': out['cause'].tolist()}))\n"
+    )
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    run = subprocess.run([str(py), "-c", script], cwd=outside, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["columns"] == PRED_COLUMNS
+    assert got["cause"] == ["stockout_logistics", "extortion"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rest_serving_accepts_the_exports_headers(logged, tmp_path):
+    port = _free_port()
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    proc = subprocess.Popen([str(bindir / "mlflow"), "models", "serve", "-m", str(logged), "--env-manager", "local",
+                             "-h", "127.0.0.1", "-p", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(proc.stderr.read().decode()[-2000:])
+                time.sleep(1)
+        body = {"dataframe_split": {"columns": ["评价编号", "评价内容", "评分"],
+                                    "data": [["A1", "快递太慢了，等了一个星期", 1], ["A2", "返我50块就改好评，不然一直差评", 2]]}}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    rows = pd.DataFrame(answer["predictions"])
+    assert list(rows.columns) == PRED_COLUMNS
+    assert rows["review_id"].tolist() == ["A1", "A2"]
+    assert rows["cause"].tolist() == ["stockout_logistics", "extortion"]
+    assert rows.loc[1, "suspected_malicious"] in (True, "true")
+    assert "extortion「" in rows.loc[1, "evidence"]
