@@ -73,7 +73,7 @@ def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFra
     sus["_score"] = pd.to_numeric(sus["malicious_score"], errors="coerce").fillna(0.0)
     buyer = col("buyer")
     repeat = buyer.map(buyer.value_counts()) >= 2
-    use_buyer = repeat & ~buyer.map(is_masked)
+    use_buyer = repeat & ~buyer.map(is_masked).astype(bool)
     kind = np.where(sus["cluster_id"] != "", "campaign", np.where(use_buyer, "buyer", "single"))
     group = np.where(kind == "campaign", sus["cluster_id"], np.where(kind == "buyer", "B:" + buyer, "R:" + sus["review_id"]))
     sus["group"], sus["group_kind"] = group, kind
@@ -150,7 +150,7 @@ def format_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     widths = [max(display_width(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for r in cells:
-        parts = [_pad(c, widths[i], i in right) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        parts = [_pad(c, widths[i], i in right) if i < len(r) - 1 or i in right else c for i, c in enumerate(r)]
         lines.append(sep.join(parts).rstrip())
     return "\n".join(lines)
 
@@ -204,11 +204,11 @@ def _parse_dates(values: pd.Series) -> pd.Series:
     """Datetimes of a date column (ISO fast path, then any other format), NaT when unreadable."""
     s = values.astype(str).str.strip()
     s = s.str.replace(r"(\d)\s*[年/.]\s*(\d{1,2})\s*[月/.]\s*(\d{1,2})\s*日?", r"\1-\2-\3", regex=True)
-    out = pd.to_datetime(s, errors="coerce", format="ISO8601")
+    out = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
     rest = out.isna() & (s != "")
     if rest.any():
-        out[rest] = pd.to_datetime(s[rest], errors="coerce", format="mixed")
-    return out
+        out[rest] = pd.to_datetime(s[rest], errors="coerce", format="mixed", utc=True)
+    return out.dt.tz_localize(None)  # naive (an export's local time; an explicit offset is read as UTC)
 
 
 @dataclass
@@ -446,7 +446,7 @@ def weekly_frame(r: Reviews) -> pd.DataFrame:
     if caused.empty:
         return pd.DataFrame(columns=["week", "cause", "label", "reviews"])
     day = caused["date"].dt.normalize()
-    week = day - pd.to_timedelta(day.dt.weekday, unit="D")  # Monday
+    week = day - pd.to_timedelta(day.dt.day_of_week, unit="D")  # Monday
     first = max(week.min(), week.max() - pd.Timedelta(weeks=MAX_WEEKS - 1))
     keep = week >= first
     caused, week = caused[keep], week[keep]
@@ -865,7 +865,7 @@ def build_report(pred_path: Path | str, title: str | None = None, validate: bool
     dates = r.df["date"].dropna()
     span = f"{dates.min():%Y-%m-%d} – {dates.max():%Y-%m-%d}" if len(dates) else ""
     kpis = [(len(r.df), "条评价 reviews in the file"), (len(caused), "条有原因 with a cause"),
-            (bad, "条差评 bad reviews" + (" (≤ 3★)" if r.has_rating else ""))]
+            (bad, "条有原因的差评 bad reviews with a cause" + (" (≤ 3★)" if r.has_rating else ""))]
     kpi_html = "".join(f'<div class="kpi"><b>{n}</b><span>{e(t)}</span></div>' for n, t in kpis)
     kpi_html += (f'<div class="kpi{" alert" if len(groups) else ""}"><b>{len(groups)}</b>'
                  f'<span>条可疑恶意 suspected malicious</span></div>')
