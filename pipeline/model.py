@@ -20,8 +20,6 @@ thresholds, primary = most probable cause.
 
 from __future__ import annotations
 
-from itertools import repeat
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -114,9 +112,11 @@ class _Analyzer:
 class TfidfFeatures(TfidfVectorizer):
     """TF-IDF over jieba words (+ bigrams) and character n-grams of prepared text.
 
-    Fitting is sklearn's own; ``transform`` looks features up with ``dict.get`` mapped in C and
-    counts them with scipy instead of sklearn's Python loop (``tests/test_model.py`` checks the
-    output equals sklearn's exactly).
+    Fitting is sklearn's own; ``transform`` counts the same features as column ids for a whole
+    chunk at once (:mod:`pipeline.fast_ngrams`: one segmentation call, numpy keys for bigrams and
+    character n-grams, no feature strings) instead of sklearn's Python loop
+    (``tests/test_model.py`` and ``tests/test_speed_equivalence.py`` check the output equals
+    sklearn's exactly).
     """
 
     def __init__(self, *, char_orders=(1, 2, 3), word_bigrams=True, min_df=2, max_features=300_000, sublinear_tf=True):
@@ -132,19 +132,14 @@ class TfidfFeatures(TfidfVectorizer):
 
     def transform(self, raw_documents):
         check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
-        analyze_ = self.build_analyzer()
-        get = self.vocabulary_.get
-        lengths, ids = [], []
-        for doc in raw_documents:
-            feats = analyze_(doc)
-            lengths.append(len(feats))
-            ids.extend(map(get, feats, repeat(-1, len(feats))))
-        idx = np.asarray(ids, dtype=np.int64)
-        rows = np.repeat(np.arange(len(lengths)), lengths)
-        keep = idx >= 0
+        from pipeline.fast_ngrams import feature_ids, tables_for
+
+        docs = raw_documents if isinstance(raw_documents, list) else list(raw_documents)
+        # the features of analyze() as column ids for the whole chunk, without their strings
+        rows, cols = feature_ids(docs, tables_for(self), self.build_analyzer())
         X = sp.coo_array(
-            (np.ones(int(keep.sum()), dtype=self.dtype), (rows[keep], idx[keep])),
-            shape=(len(lengths), len(self.vocabulary_)),
+            (np.ones(len(rows), dtype=self.dtype), (rows, cols)),
+            shape=(len(docs), len(self.vocabulary_)),
         ).tocsr()
         X.sum_duplicates()
         return self._tfidf.transform(X, copy=False)

@@ -1,0 +1,230 @@
+"""Vocabulary column ids of :func:`pipeline.model.analyze`'s features for a whole chunk at once.
+
+``TfidfFeatures.transform`` used to build every feature of every review as a Python string (jieba
+words, ``"a b"`` word bigrams, ``"#"`` + character n-grams: ~180 strings for a 45-character
+review) and look each up in the vocabulary. Here the same features are counted without making
+the strings:
+
+* **segmentation** — one call of :func:`pipeline.segment.segment` on the chunk's lower-cased
+  texts joined by ``"\\x00"``: jieba and jieba-rs cut each run of Chinese/alphanumeric characters
+  on its own, and ``"\\x00"`` is never part of such a run, so it comes out as a token of its own
+  between the reviews' tokens (``tests/test_speed_equivalence.py`` checks this for both
+  backends);
+* **words** — one ``dict.get`` per token, mapped in C;
+* **word bigrams** — each token that is a component of some vocabulary bigram gets a small
+  integer; a pair of them is one ``int64`` key, looked up in a hash index of the vocabulary's
+  bigram keys (no ``a + " " + b`` strings);
+* **character n-grams** — the code points of the joined tokens as one numpy array, mapped to a
+  dense alphabet of the characters that occur in the vocabulary's ``#``-terms (a character outside
+  it cannot be part of a vocabulary n-gram); an n-gram is a base-``M`` integer of its dense codes,
+  looked up in a hash index. N-grams running over the ``"\\x00"`` between two reviews contain the
+  code 0 and drop out by themselves.
+
+A review for which an assumption does not hold (it contains ``"\\x00"``, or a token with a space
+in it) goes through ``analyze`` itself, string by string. The counts are then the same as
+sklearn's; ``tests/test_model.py::test_fast_tfidf_equals_sklearn`` and
+``tests/test_speed_equivalence.py`` check equality on thousands of real reviews.
+"""
+
+from __future__ import annotations
+
+import weakref
+from itertools import repeat
+
+import numpy as np
+import pandas as pd
+
+SEP = "\x00"
+_MAX_CODE = 0x110000
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class NgramTables:
+    """Lookup tables built once per fitted vocabulary (about 30 ms for 40k terms)."""
+
+    def __init__(self, vocabulary: dict[str, int], char_orders, word_bigrams: bool):
+        self.vocabulary = vocabulary
+        self.char_orders = tuple(int(n) for n in char_orders)
+        self.word_bigrams = bool(word_bigrams)
+        # joining with SEP is safe only when no vocabulary term holds it
+        self.joinable = not any(SEP in t for t in vocabulary)
+
+        # word bigrams: "a b" → (component id of a, component id of b)
+        comp: dict[str, int] = {}
+        keys, ids = [], []
+        self.bigram_ok = True
+        for term, j in vocabulary.items():
+            if " " not in term:
+                continue
+            a, _, b = term.partition(" ")
+            if not a or not b or " " in b:  # not a bigram of two space-free tokens: use strings
+                self.bigram_ok = False
+                break
+            keys.append((comp.setdefault(a, len(comp)), comp.setdefault(b, len(comp))))
+            ids.append(j)
+        self.components = comp
+        self.n_components = max(len(comp), 1)
+        if self.bigram_ok and keys:
+            k = np.asarray(keys, dtype=np.int64)
+            self.bigram_index = pd.Index(k[:, 0] * self.n_components + k[:, 1])
+            self.bigram_ids = np.asarray(ids, dtype=np.int64)
+        else:
+            self.bigram_index, self.bigram_ids = None, np.zeros(0, dtype=np.int64)
+
+        # character n-grams: "#" + g with len(g) in char_orders and no space in g
+        grams = [(term[1:], j) for term, j in vocabulary.items()
+                 if term.startswith("#") and len(term) - 1 in self.char_orders and " " not in term]
+        alphabet = sorted({ch for g, _ in grams for ch in g})
+        self.alpha = np.zeros(_MAX_CODE, dtype=np.int32)
+        if alphabet:
+            self.alpha[np.fromiter(map(ord, alphabet), dtype=np.int64, count=len(alphabet))] = np.arange(1, len(alphabet) + 1, dtype=np.int32)
+        self.base = len(alphabet) + 1
+        top = max(self.char_orders, default=0)
+        # keys must fit in int64: order tag × base**top + base-`base` digits
+        self.char_ok = self.joinable and SEP not in alphabet and (self.base ** top) * (top + 1) < 2 ** 62
+        self.char_index, self.char_ids = None, np.zeros(0, dtype=np.int64)
+        if self.char_ok and grams:
+            codes = [self._key([int(self.alpha[ord(ch)]) for ch in g]) for g, _ in grams]
+            self.char_index = pd.Index(np.asarray(codes, dtype=np.int64))
+            self.char_ids = np.asarray([j for _, j in grams], dtype=np.int64)
+            if not self.char_index.is_unique:  # cannot happen: distinct terms have distinct keys
+                self.char_ok = False
+
+    def _key(self, digits: list[int]) -> int:
+        key = 0
+        for d in digits:
+            key = key * self.base + d
+        return key + len(digits) * self.base ** max(self.char_orders)
+
+    def matches(self, vocabulary, char_orders, word_bigrams) -> bool:
+        return (vocabulary is self.vocabulary and tuple(int(n) for n in char_orders) == self.char_orders
+                and bool(word_bigrams) == self.word_bigrams)
+
+
+def tables_for(vectorizer) -> NgramTables:
+    """The (cached) tables of a fitted ``TfidfFeatures``."""
+    t = _CACHE.get(vectorizer)
+    if t is None or not t.matches(vectorizer.vocabulary_, vectorizer.char_orders, vectorizer.word_bigrams):
+        t = NgramTables(vectorizer.vocabulary_, vectorizer.char_orders, vectorizer.word_bigrams)
+        _CACHE[vectorizer] = t
+    return t
+
+
+def _lookup(index: pd.Index | None, ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if index is None or not len(keys):
+        return np.full(len(keys), -1, dtype=np.int64)
+    at = index.get_indexer(keys)
+    return np.where(at >= 0, ids[at], -1)
+
+
+def _raw_tokens(text: str) -> list[str]:
+    """The backend's tokens of ``text`` before :func:`pipeline.segment.segment` drops the
+    whitespace ones (dropped here per distinct token instead of per token)."""
+    from pipeline import segment as seg
+
+    backend = seg.current_backend()
+    try:
+        if backend == "rjieba":
+            return seg._rjieba().cut(text, False)
+        if backend == "jieba":
+            return seg._jieba().lcut(text, HMM=False)
+    except AttributeError:  # the segment module changed: its public function is always right
+        pass
+    return seg.segment(text)
+
+
+def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, columns)`` of every in-vocabulary feature occurrence of ``docs`` — the multiset
+    that ``[vocabulary.get(f) for f in analyze(doc)]`` gives, doc by doc (order aside)."""
+    get = tables.vocabulary.get
+    n = len(docs)
+    lows = [d.lower() for d in docs]
+    if tables.joinable and (tables.char_ok or not tables.char_orders):
+        slow = [i for i, d in enumerate(lows) if SEP in d]
+    else:  # a vocabulary this project never builds: every review the string way
+        slow = list(range(n))
+    fast_rows = np.arange(n)
+    if slow:
+        skip = set(slow)
+        fast_rows = np.asarray([i for i in range(n) if i not in skip], dtype=np.int64)
+        lows = [lows[i] for i in fast_rows]
+    rows_out, cols_out = [], []
+    if len(lows):
+        raw = _raw_tokens(SEP.join(lows))
+        # every property of a token is computed once per distinct token
+        codes, uniq = pd.factorize(np.asarray(raw, dtype=object), use_na_sentinel=False)
+        uniq = uniq.tolist() if hasattr(uniq, "tolist") else list(uniq)
+        u = len(uniq)
+        u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=u)
+        keep = u_keep[codes]
+        codes = codes[keep]  # the tokens of segment(): whitespace tokens dropped
+        toks_u = uniq
+        m = len(codes)
+        u_sep = np.fromiter(map(SEP.__eq__, toks_u), dtype=bool, count=u)
+        is_sep = u_sep[codes]
+        tok_doc = fast_rows[np.cumsum(is_sep)] if m else np.zeros(0, dtype=np.int64)
+        u_space = np.fromiter((" " in t for t in toks_u), dtype=bool, count=u) & u_keep
+        bad_docs = None
+        if u_space.any():  # a token holding a space: its review goes the string way
+            bad_docs = np.unique(tok_doc[u_space[codes]])
+            slow.extend(bad_docs.tolist())
+        # words
+        wid = np.fromiter(map(get, toks_u, repeat(-1)), dtype=np.int64, count=u)[codes]
+        hit = wid >= 0
+        rows_out.append(tok_doc[hit])
+        cols_out.append(wid[hit])
+        # word bigrams
+        if tables.word_bigrams and m > 1:
+            if tables.bigram_ok:
+                comp = np.fromiter(map(tables.components.get, toks_u, repeat(-1)), dtype=np.int64, count=u)[codes]
+                left, right = comp[:-1], comp[1:]
+                at = np.flatnonzero((left >= 0) & (right >= 0))  # a SEP token is never a component
+                ids = _lookup(tables.bigram_index, tables.bigram_ids, left[at] * tables.n_components + right[at])
+            else:
+                at = np.flatnonzero(~is_sep[:-1] & ~is_sep[1:])
+                ids = np.fromiter((get(toks_u[codes[k]] + " " + toks_u[codes[k + 1]], -1) for k in at),
+                                  dtype=np.int64, count=len(at))
+            hit = ids >= 0
+            rows_out.append(tok_doc[at[hit]])
+            cols_out.append(ids[hit])
+        # character n-grams of "".join(words), review by review
+        if tables.char_orders:
+            u_len = np.fromiter(map(len, toks_u), dtype=np.int64, count=u)
+            char_doc = np.repeat(tok_doc, u_len[codes])
+            u_start = np.cumsum(u_len) - u_len
+            # the code points of every distinct token once, then gathered token by token
+            u_cps = np.frombuffer("".join(toks_u).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            u_dense = tables.alpha[u_cps]
+            lens = u_len[codes]
+            starts = np.repeat(u_start[codes] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+            dense = u_dense[starts].astype(np.int64)  # 0: not in the alphabet (SEP included)
+            top = max(tables.char_orders)
+            for order in tables.char_orders:
+                k = len(dense) - order + 1
+                if k <= 0:
+                    continue
+                key = np.zeros(k, dtype=np.int64)
+                ok = np.ones(k, dtype=bool)
+                for off in range(order):
+                    d = dense[off : off + k]
+                    key = key * tables.base + d
+                    ok &= d > 0
+                at = np.flatnonzero(ok)
+                ids = _lookup(tables.char_index, tables.char_ids, key[at] + order * tables.base ** top)
+                hit = ids >= 0
+                rows_out.append(char_doc[at[hit]])
+                cols_out.append(ids[hit])
+        if bad_docs is not None and len(bad_docs):  # drop what the fast path counted for them
+            rows = np.concatenate(rows_out)
+            cols = np.concatenate(cols_out)
+            keep = ~np.isin(rows, bad_docs)
+            rows_out, cols_out = [rows[keep]], [cols[keep]]
+    for i in sorted(set(slow)):
+        ids = np.fromiter(map(get, analyze(docs[i]), repeat(-1)), dtype=np.int64)
+        ids = ids[ids >= 0]
+        rows_out.append(np.full(len(ids), i, dtype=np.int64))
+        cols_out.append(ids)
+    if not rows_out:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(rows_out), np.concatenate(cols_out)
