@@ -63,7 +63,19 @@ def use_experiment(name: str = EXPERIMENT) -> None:
     if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
         root = Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts"
         mlflow.create_experiment(name, artifact_location=root.as_uri())
-    mlflow.set_experiment(name)
+    exp = mlflow.set_experiment(name)
+    if exp.tags.get("mlflow.experimentKind") != "custom_model_development":
+        # the UI then opens on the runs table, not on an empty GenAI overview
+        mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, "mlflow.experimentKind", "custom_model_development")
+
+
+def ui_url(port: int = 5000) -> str:
+    """The address of the project's runs page in ``make ui``."""
+    import mlflow
+
+    use_experiment(EXPERIMENT)
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    return f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs"
 
 
 def text_key(text: str) -> str:
