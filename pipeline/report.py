@@ -196,6 +196,12 @@ def _dsr_label(cause: str) -> str:
     return BUYER_SIDE_DSR if dsr in ("—", "", None) else dsr
 
 
+def _present(causes: pd.Series) -> list[str]:
+    """The cause ids found in ``causes``, in taxonomy order."""
+    found = set(causes.unique())
+    return [c for c in CAUSE_IDS if c in found]
+
+
 def _label(cause: str) -> str:
     return BY_ID[cause].zh if cause in BY_ID else SPECIAL_ZH.get(cause, cause)
 
@@ -222,9 +228,10 @@ class Reviews:
     has_date: bool
     dated: int = 0
 
-    @property
-    def caused(self) -> pd.DataFrame:
-        return self.df[self.df["cause"].isin(CAUSE_IDS)]
+    caused: pd.DataFrame = field(init=False, repr=False)  # the rows with one of the eight causes
+
+    def __post_init__(self) -> None:
+        self.caused = self.df[self.df["cause"].isin(CAUSE_IDS)]
 
 
 def load_reviews(df: pd.DataFrame, roles: dict[str, str | None]) -> Reviews:
@@ -389,7 +396,7 @@ def chart_fix_first(r: Reviews, table: pd.DataFrame):
     if table.empty:
         return None
     dims = list(dict.fromkeys(table["dsr"]))
-    causes = [c for c in CAUSE_IDS if c in set(table["cause"])]
+    causes = _present(table["cause"])
     frame = table.assign(stars_lost=table["stars_lost"].round(1), mean_rating=table["mean_rating"].round(2))
     totals = frame.groupby("dsr", sort=False)["bad"].sum().reset_index()
     y = alt.Y("dsr:N", sort=dims, title=None, axis=alt.Axis(labelLimit=200))
@@ -428,7 +435,7 @@ def chart_items(r: Reviews):
     order = frame.drop_duplicates("item").sort_values("item_total", ascending=False, kind="stable")["item"].tolist()
     if rest:  # "other items" last
         order = [i for i in order if not i.startswith("其他 ")] + [i for i in order if i.startswith("其他 ")]
-    causes = [c for c in CAUSE_IDS if c in set(frame["cause"])]
+    causes = _present(frame["cause"])
     chart = alt.Chart(frame).mark_bar().encode(
         y=alt.Y("item:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
         x=alt.X("reviews:Q", stack="zero", title="评价数 reviews", axis=alt.Axis(tickMinStep=1)),
@@ -452,7 +459,7 @@ def weekly_frame(r: Reviews) -> pd.DataFrame:
     caused, week = caused[keep], week[keep]
     counts = caused.assign(week=week).groupby(["week", "cause"]).size()
     weeks = pd.date_range(first, week.max() + pd.Timedelta(weeks=1), freq="7D")  # + a closing week: the last step shows
-    causes = [c for c in CAUSE_IDS if c in set(caused["cause"])]
+    causes = _present(caused["cause"])
     grid = counts.reindex(pd.MultiIndex.from_product([weeks, causes], names=["week", "cause"]), fill_value=0)
     frame = grid.rename("reviews").reset_index()
     frame["label"] = frame["cause"].map(_label)
@@ -465,7 +472,7 @@ def chart_weekly(r: Reviews):
     frame = weekly_frame(r)
     if frame.empty:
         return None
-    causes = [c for c in CAUSE_IDS if c in set(frame["cause"])]
+    causes = _present(frame["cause"])
     order = [_label(c) for c in causes]
     n_weeks = frame["week"].nunique()
     mark = alt.Chart(frame)
@@ -542,7 +549,7 @@ def chart_confidence(r: Reviews):
     frame = confidence_frame(r)
     if frame.empty:
         return None
-    causes = [c for c in CAUSE_IDS if c in set(frame["cause"])]
+    causes = _present(frame["cause"])
     order = [_label(c) for c in causes] + ([SPECIAL_ZH[UNCERTAIN]] if (frame["cause"] == UNCERTAIN).any() else [])
     scale = alt.Scale(domain=order, range=[CAUSE_COLORS[c] for c in causes] + ["#999999"] * (len(order) - len(causes)))
     chart = alt.Chart(frame).mark_circle(opacity=0.8).encode(
@@ -641,7 +648,7 @@ h3 { font-size: 16px; margin: 18px 0 6px; }
 .sub, .intro, .note { color: var(--muted); }
 .intro { margin: 0 0 10px; }
 .kpis { display: flex; flex-wrap: wrap; gap: 10px; margin: 16px 0 4px; }
-.kpi { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 120px; }
+.kpi { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 120px; max-width: 190px; }
 .kpi b { display: block; font-size: 22px; }
 .kpi span { color: var(--muted); font-size: 13px; }
 .kpi.alert b { color: var(--accent); }
@@ -865,7 +872,7 @@ def build_report(pred_path: Path | str, title: str | None = None, validate: bool
     dates = r.df["date"].dropna()
     span = f"{dates.min():%Y-%m-%d} – {dates.max():%Y-%m-%d}" if len(dates) else ""
     kpis = [(len(r.df), "条评价 reviews in the file"), (len(caused), "条有原因 with a cause"),
-            (bad, "条有原因的差评 bad reviews with a cause" + (" (≤ 3★)" if r.has_rating else ""))]
+            (bad, "条差评 bad reviews" + (" (≤ 3★)" if r.has_rating else "") + " with a cause")]
     kpi_html = "".join(f'<div class="kpi"><b>{n}</b><span>{e(t)}</span></div>' for n, t in kpis)
     kpi_html += (f'<div class="kpi{" alert" if len(groups) else ""}"><b>{len(groups)}</b>'
                  f'<span>条可疑恶意 suspected malicious</span></div>')
