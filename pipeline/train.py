@@ -342,11 +342,11 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
         return result
 
 
-#: what a trained model is built from: when none of it changed, the shipped model is current
+#: what a trained model is built from: the labelled data and the dictionary. Code changes that
+#: need a retrain bump ``pipeline.__version__`` (part of the hash); refactors that keep outputs
+#: identical (tests check the fast paths against the reference) do not retrain a shipped model.
 TRAIN_INPUTS = ("data/labels.csv", "data/raw/labels_dev.csv", "data/jd_labels.csv", "data/raw/constructed_dev.jsonl",
-                "data/authored.jsonl", "data/userdict.txt", "pipeline/model.py", "pipeline/cues.py",
-                "pipeline/normalize.py", "pipeline/segment.py", "pipeline/predict.py", "pipeline/evidence.py",
-                "pipeline/data.py", "pipeline/train.py", "pipeline/taxonomy.py", "pipeline/batch.py")
+                "data/authored.jsonl", "data/userdict.txt")
 
 
 def inputs_hash() -> str:
@@ -354,7 +354,7 @@ def inputs_hash() -> str:
     a fresh clone sets arbitrarily)."""
     import sklearn
 
-    h = hashlib.sha256(f"sklearn {sklearn.__version__}\n".encode())
+    h = hashlib.sha256(f"sklearn {sklearn.__version__} reviewcause {__version__}\n".encode())
     for rel in TRAIN_INPUTS:
         path = ROOT / rel
         h.update(rel.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")

@@ -75,3 +75,26 @@ def test_evaluate_only_keeps_the_model(fixture_frame, tmp_path, tracking):
     result = run(tiny_predictor(), frame=_frame(fixture_frame), model_path=None, folds=2, log=lambda m: None)
     assert "registered_version" not in result
     assert MlflowClient(tracking_uri=tracking).get_run(result["run_id"]).data.tags["kind"] == "eval"
+
+
+def test_ensure_model_keeps_a_current_model_and_retrains_a_stale_one(tiny_model, tmp_path, monkeypatch):
+    import pipeline.train as train
+    from pipeline.persist import save
+
+    calls = []
+    monkeypatch.setattr(train, "run", lambda **kw: calls.append(kw))
+    path = tmp_path / "m.joblib"
+    save(tiny_model, path, {"inputs_hash": train.inputs_hash()})
+    assert train.ensure_model(path, log=lambda m: None) == "current" and calls == []
+    save(tiny_model, path, {"inputs_hash": "something-else"})
+    assert train.ensure_model(path, log=lambda m: None) == "trained" and len(calls) == 1
+    path.write_bytes(b"not a model")  # the recorded hash no longer matches: refused, then retrained
+    assert train.ensure_model(path, log=lambda m: None) == "trained" and len(calls) == 2
+
+
+def test_progress_estimate_counts_rows(tmp_path):
+    from pipeline.run import estimate_rows
+
+    src = tmp_path / "r.csv"
+    src.write_text("text\n" + "差评\n" * 120, encoding="utf-8")
+    assert estimate_rows(src) == 120
