@@ -555,7 +555,7 @@ def chart_confidence(r: Reviews):
     chart = alt.Chart(frame).mark_circle(opacity=0.8).encode(
         y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=200)),
         x=alt.X("confidence:Q", title="主因概率 confidence of the primary cause", scale=alt.Scale(domain=[0, 1])),
-        size=alt.Size("reviews:Q", title="评价 reviews", scale=alt.Scale(range=[30, 600]),
+        size=alt.Size("reviews:Q", title="评价 reviews", scale=alt.Scale(range=[40, 600], zero=False),
                       legend=alt.Legend(orient="bottom")),
         color=alt.Color("label:N", scale=scale, legend=None),
         tooltip=[alt.Tooltip("label:N", title="原因"), alt.Tooltip("range:N", title="confidence"),
