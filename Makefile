@@ -11,11 +11,13 @@ IN     ?= data/sample_reviews.csv
 OUT    ?= predictions.csv
 JOBS   ?= 2
 PORT   ?= 5000
+ENGINE ?= local
+SPARK_STAMP := $(VENV)/.installed-spark
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 # $(call q,$(IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $)
 q = '$(subst ','\'',$(1))'
 
-.PHONY: help install model train score suspects report eval test serve ui bench clean
+.PHONY: help install install-spark model train score suspects report eval test serve ui bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
@@ -27,6 +29,12 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the project with its test tools
+
+$(SPARK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,spark]'
+	@touch $@
+
+install-spark: $(SPARK_STAMP) ## add the optional Spark engine (PySpark; needs a Java 17+ runtime)
 
 data/labels.csv: data/labelling/consolidate.py $(wildcard data/labelling/readings/*.csv) | $(STAMP) ## rebuild the double-read labels and the agreement table from the readings
 	$(PY) data/labelling/consolidate.py
@@ -40,8 +48,13 @@ model: $(STAMP) ## the default model: kept when current (content hash of its inp
 train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow)
 	$(PY) -m pipeline train
 
-score: model ## score IN (default: the shipped sample) into OUT=predictions.csv
+score: model ## score IN (default: the shipped sample) into OUT=predictions.csv (ENGINE=spark [SPARK_MASTER=…]: on Spark)
+ifeq ($(ENGINE),spark)
+	@$(MAKE) --no-print-directory $(SPARK_STAMP)
+	$(PY) -m pipeline score $(call q,$(IN)) -o $(call q,$(OUT)) --engine spark $(if $(SPARK_MASTER),--master $(call q,$(SPARK_MASTER)))
+else
 	$(PY) -m pipeline score $(call q,$(IN)) -o $(call q,$(OUT)) --jobs $(JOBS)
+endif
 
 suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
 	$(PY) -m pipeline suspects $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(OUT),suspects.csv))

@@ -66,12 +66,21 @@ def cmd_score(args) -> int:
 
     use_backend(args.segmenter)
     src = Path(args.input) if args.input else SAMPLE
-    check_output(args.output, {"input file": src, "model file": args.model})
     overrides = {role: getattr(args, f"{role}_col") for role in ROLES}
-    summary = score_file(
-        src, args.output, model_path=args.model, encoding=args.encoding, overrides=overrides,
-        bom=not args.no_bom, jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(), batch=not args.no_batch,
-    )
+    if getattr(args, "engine", "local") == "spark":
+        from pipeline import spark
+
+        spark.check_output(args.output, {"input file": src, "model file": args.model})
+        summary = spark.score_file_spark(
+            src, args.output, model_path=args.model, encoding=args.encoding, overrides=overrides,
+            bom=not args.no_bom, batch=not args.no_batch, master=args.master,
+        )
+    else:
+        check_output(args.output, {"input file": src, "model file": args.model})
+        summary = score_file(
+            src, args.output, model_path=args.model, encoding=args.encoding, overrides=overrides,
+            bom=not args.no_bom, jobs=args.jobs, progress=not args.quiet and sys.stderr.isatty(), batch=not args.no_batch,
+        )
     roles = ", ".join(f"{k}={v}" for k, v in summary["roles"].items() if v)
     top = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items(), key=lambda kv: -kv[1]))
     _say(args, f"scored {summary['rows']} rows of {src} ({roles}) → {args.output}\n  primary causes: {top}\n"
@@ -221,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
     p.add_argument("--zh-headers", action="store_true", help="name the prediction columns in Chinese (原因, 置信度 …)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local: this process and --jobs workers; spark: PySpark (pip install '.[spark]' and a Java "
+                        "runtime), same output; input may also be Parquet, output .parquet")
+    p.add_argument("--master", help="Spark master with --engine spark (default: $SPARK_MASTER, else local[*])")
     p.add_argument("--segmenter", default=None, choices=("rjieba", "jieba"), help="segmentation backend (same tokens)")
     p.add_argument("--no-batch", action="store_true", help="skip the whole-batch signals (campaigns, serial buyers, bursts)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
