@@ -16,6 +16,7 @@ of the order. A rating that weighed in says so (``评分2星 rating 2``).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -106,7 +107,30 @@ def cue_evidence(norm: str, causes: set[str], found: dict[str, list[str]] | None
 
 def explain(model, names: np.ndarray, X, rows: list[tuple[int, np.ndarray]], norms: list[str], originals: list[str],
             spans: int = 2) -> list[str]:
-    """Evidence text for each ``(row of X, passing cause indices)``."""
+    """Evidence text for each ``(row of X, passing cause indices)``.
+
+    The same text as :func:`explain_reference`, computed for blocks of reviews at once: the
+    contributions of every (review, cause) in one numpy product, the occurrences of the quoted
+    features found by vectorised character comparison, the per-character weights added in the
+    reference's order (``np.add.at``), the clause scores summed exactly as ``ndarray.sum`` sums
+    them (pairwise, :func:`_pairwise_sums`) and the 12-character windows as ``np.convolve``
+    sums them — so ties are broken as before and the output is byte-identical."""
+    clf = model.named_steps["clf"]
+    X = X.tocsr()
+    info = _feature_info(names)
+    out: list[str] = [""] * len(rows)
+    for b0 in range(0, len(rows), _BLOCK):
+        b1 = min(b0 + _BLOCK, len(rows))
+        texts = _explain_block(clf, info, X, rows[b0:b1], norms[b0:b1], originals[b0:b1], spans, names)
+        out[b0:b1] = texts
+    return out
+
+
+def explain_reference(model, names: np.ndarray, X, rows: list[tuple[int, np.ndarray]], norms: list[str], originals: list[str],
+            spans: int = 2) -> list[str]:
+    """Evidence text for each ``(row of X, passing cause indices)``, one review at a time: the
+    reference that :func:`explain` must equal (``tests/test_speed_equivalence.py``); it also
+    serves the rare review whose lower-cased text is not as long as the text."""
     clf = model.named_steps["clf"]
     X = X.tocsr()
     out = []
@@ -144,6 +168,341 @@ def explain(model, names: np.ndarray, X, rows: list[tuple[int, np.ndarray]], nor
         out.append("; ".join(dict.fromkeys(parts)))
     return out
 
+
+# --- the vectorised path of explain() -----------------------------------------------------------
+
+_BLOCK = 4096  # reviews per block: bounds the transient arrays
+_MAX_CODE = 0x110000
+_SHIFT = 21  # code points fit in 21 bits
+
+
+class _FeatureInfo:
+    """Per feature column: the text it stands for and whether it is a rating feature."""
+
+    def __init__(self, names: np.ndarray):
+        self.names = names
+        surfaces = [_surface(str(n)) for n in names]
+        self.surface = surfaces
+        self.length = np.fromiter((len(s) if s else 0 for s in surfaces), dtype=np.int64, count=len(surfaces))
+        self.rating = [n if (str(n).startswith("rating_") and n != "rating_unknown") else None for n in names]
+        self.has_rating = np.fromiter((r is not None for r in self.rating), dtype=bool, count=len(names))
+        # the code points of every surface, end to end
+        self.chars = _code_points("".join(s or "" for s in surfaces))
+        self.offset = np.cumsum(self.length) - self.length
+
+
+_INFO: list[_FeatureInfo] = []
+
+
+def _feature_info(names: np.ndarray) -> _FeatureInfo:
+    if not _INFO or _INFO[0].names is not names:
+        _INFO[:] = [_FeatureInfo(names)]
+    return _INFO[0]
+
+
+@lru_cache(maxsize=None)
+def _clause_chars() -> np.ndarray:
+    """``table[code point]``: the character belongs to a clause (matches ``_CLAUSE``'s class)."""
+    table = np.zeros(_MAX_CODE, dtype=bool)
+    every = "".join(map(chr, range(_MAX_CODE)))
+    for m in _CLAUSE.finditer(every):
+        table[m.start() : m.end()] = True
+    return table
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+
+
+def _pairwise_sums(W: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """``W[s:s+n].sum()`` for many slices, with numpy's own pairwise summation order (runs under
+    8 elements summed one by one from -0.0, up to 128 in eight interleaved accumulators; longer
+    slices are summed by numpy itself), so every clause score is bit-identical."""
+    out = np.zeros(len(starts))
+    if not len(starts):
+        return out
+    last = len(W) - 1
+    small = np.flatnonzero(lens < 8)
+    if len(small):
+        s, n = starts[small], lens[small]
+        acc = np.full(len(s), -0.0)
+        for k in range(int(n.max())):
+            acc = acc + np.where(k < n, W[np.minimum(s + k, last)], -0.0)
+        out[small] = acc
+    mid = np.flatnonzero((lens >= 8) & (lens <= 128))
+    if len(mid):
+        s, n = starts[mid], lens[mid]
+        lanes = np.arange(8)
+        r = W[s[:, None] + lanes]
+        blocks = (n - n % 8) // 8
+        for blk in range(1, int(blocks.max())):
+            more = (blk < blocks)[:, None]
+            r = r + np.where(more, W[np.minimum(s[:, None] + 8 * blk + lanes, last)], -0.0)
+        res = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
+        rest, base = n % 8, s + 8 * blocks
+        for t in range(int(rest.max())):
+            res = res + np.where(t < rest, W[np.minimum(base + t, last)], -0.0)
+        out[mid] = res
+    for i in np.flatnonzero(lens > 128):
+        out[i] = W[starts[i] : starts[i] + lens[i]].sum()
+    return out
+
+
+def _window_sums(W: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``np.convolve(W[a:b], np.ones(MAX_QUOTE), "valid")`` at the given window starts: each
+    window summed left to right from 0.0, as numpy's correlate (a BLAS dot) sums 12 numbers."""
+    acc = np.zeros(len(starts))
+    for t in range(MAX_QUOTE):
+        acc = acc + W[starts + t]
+    return acc
+
+
+@lru_cache(maxsize=None)
+def _sums_are_numpys() -> tuple[bool, bool]:
+    """Check once per process that the two emulations above give numpy's own sums here."""
+    rng = np.random.default_rng(1234)
+    W = rng.random(4000) * 10.0 ** rng.integers(-8, 8, 4000)
+    W[rng.random(4000) < 0.4] = 0.0
+    starts = rng.integers(0, 3000, 600)
+    lens = rng.integers(1, 300, 600)
+    pairwise = all(_pairwise_sums(W, starts, lens)[i] == W[starts[i] : starts[i] + lens[i]].sum() for i in range(600))
+    seg = W[100:400]
+    conv = np.convolve(seg, np.ones(MAX_QUOTE), mode="valid")
+    windows = bool(np.array_equal(_window_sums(W, 100 + np.arange(len(conv))), conv))
+    return pairwise, windows
+
+
+@lru_cache(maxsize=65536)
+def _traditional(span: str) -> str:
+    from pipeline.normalize import to_traditional
+
+    return to_traditional(span)
+
+
+def _quote(span: str, original: str) -> str:
+    """:func:`_in_original` with the OpenCC conversion cached."""
+    if span in original:
+        return span
+    try:
+        trad = _traditional(span)
+        if trad in original:
+            return trad
+    except Exception:  # no converter: quote the normalised text
+        pass
+    return span
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + c)`` for every pair."""
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(total)
+
+
+def _top_positive(contrib: np.ndarray, seg_first: np.ndarray, cnt: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each segment ``contrib[seg_first[s] : seg_first[s] + cnt[s]]``: the positions of the
+    positive values among ``np.argsort(-segment)[:k]``, in that order; and the segment of each.
+
+    np.argsort itself, segment by segment: equal contributions are common (features that always
+    occur together get equal weights) and np.argsort's order among equal values is its own, so
+    only np.argsort on the same values gives the reference's order. (A vectorised sort with a
+    fallback for ties measured slower: a third of the segments hold such ties.)"""
+    if not len(cnt):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    neg = -contrib
+    picks = [neg[a : a + c].argsort()[:k] for a, c in zip(seg_first.tolist(), cnt.tolist())]
+    npick = np.fromiter(map(len, picks), dtype=np.int64, count=len(picks))
+    top_seg = np.repeat(np.arange(len(cnt)), npick)
+    top = np.concatenate(picks) + seg_first[top_seg]
+    positive = contrib[top] > 0  # sorted descending: the positive ones are a prefix
+    return top[positive], top_seg[positive]
+
+
+def _explain_block(clf, info: _FeatureInfo, X, rows, norms, originals, limit: int, names) -> list[str]:
+    n_items = len(rows)
+    lows = [t.lower() for t in norms]
+    odd = [k for k in range(n_items) if len(lows[k]) != len(norms[k])]
+    out: list[str] = [""] * n_items
+    if odd:  # lower() changed the length ('İ'): the reference, review by review
+        ref = explain_reference(_Model(clf), names, X, [rows[k] for k in odd], [norms[k] for k in odd],
+                                [originals[k] for k in odd], spans=limit)
+        for k, text in zip(odd, ref):
+            out[k] = text
+    skip = set(odd)
+    seg_item_l, seg_cause_l = [], []
+    for k, (_, causes) in enumerate(rows):
+        if k not in skip:
+            for j in causes:
+                seg_item_l.append(k)
+                seg_cause_l.append(int(j))
+    n_seg = len(seg_item_l)
+    seg_item = np.asarray(seg_item_l, dtype=np.int64)
+    seg_cause = np.asarray(seg_cause_l, dtype=np.int64)
+    item_row = np.asarray([int(r) for r, _ in rows], dtype=np.int64)
+
+    # contributions of every (review, cause): feature value × the cause's weight
+    seg_row = item_row[seg_item]
+    lo = X.indptr[seg_row].astype(np.int64)
+    cnt = X.indptr[seg_row + 1].astype(np.int64) - lo
+    ent = _ranges(lo, cnt)
+    feat = X.indices[ent].astype(np.int64)
+    contrib = X.data[ent] * clf.coef_[np.repeat(seg_cause, cnt), feat]
+    seg_first = np.cumsum(cnt) - cnt
+    # the strongest positive features of each (review, cause), in np.argsort's order
+    top, top_seg = _top_positive(contrib, seg_first, cnt, _TOP_FEATURES)
+    top_feat = feat[top]
+
+    seg_rating: dict[int, str] = {}
+    for i in np.flatnonzero(info.has_rating[top_feat]):
+        seg_rating[int(top_seg[i])] = info.rating[top_feat[i]]
+
+    # the text features among them, in that order
+    has_text = info.length[top_feat] > 0
+    f_seg, f_feat, f_w = top_seg[has_text], top_feat[has_text], contrib[top[has_text]]
+    f_len = info.length[f_feat]
+    f_item = seg_item[f_seg]
+
+    # joined texts: code points of the lower-cased (for finding) and normalised (for clauses)
+    item_len = np.fromiter(map(len, norms), dtype=np.int64, count=n_items)
+    item_start = np.cumsum(item_len + 1) - (item_len + 1)
+    low_cps = _code_points("\x00".join(["\x00" * len(norms[k]) if k in skip else lows[k] for k in range(n_items)]))
+    norm_cps = _code_points("\x00".join(norms))
+
+    # every occurrence (overlapping ones too, as str.find finds them) of each (review, feature)
+    pair_key, f_pair = np.unique(f_item * len(info.length) + f_feat, return_inverse=True)
+    p_item, p_feat = pair_key // len(info.length), pair_key % len(info.length)
+    p_len = info.length[p_feat]
+    max_len = int(p_len.max()) if len(p_len) else 0
+    p_chars = np.zeros((len(pair_key), max(max_len, 1)), dtype=np.int64)
+    within = _ranges(np.zeros(len(p_len), dtype=np.int64), p_len)
+    p_chars[np.repeat(np.arange(len(pair_key)), p_len), within] = info.chars[np.repeat(info.offset[p_feat], p_len) + within]
+    char_item = np.repeat(np.arange(n_items), item_len + 1)[: len(low_cps)]
+    # positions of the characters that begin some wanted feature, by (review, character, position)
+    pos_bits = max(len(low_cps).bit_length(), len(pair_key).bit_length(), 1)
+    at = np.flatnonzero(np.isin(low_cps, p_chars[:, 0])) if len(pair_key) else np.zeros(0, dtype=np.int64)
+    sorted_key = np.sort((((char_item[at] << _SHIFT) | low_cps[at]) << pos_bits) | at)
+    # the wanted (review, first character) pairs, sorted the same way, found by one merge
+    p_end = item_start[p_item] + item_len[p_item]
+    needle = np.sort((((p_item << _SHIFT) | p_chars[:, 0]) << pos_bits) | np.arange(len(pair_key)))
+    which = needle & ((1 << pos_bits) - 1)
+    key0 = needle & ~((1 << pos_bits) - 1)
+    c_lo = np.empty(len(pair_key), dtype=np.int64)
+    c_hi = np.empty(len(pair_key), dtype=np.int64)
+    c_lo[which] = np.searchsorted(sorted_key, key0, "left")
+    c_hi[which] = np.searchsorted(sorted_key, key0 + (1 << pos_bits), "left")
+    c_cnt = c_hi - c_lo
+    cand_pair = np.repeat(np.arange(len(pair_key)), c_cnt)
+    cand_pos = sorted_key[_ranges(c_lo, c_cnt)] & ((1 << pos_bits) - 1)
+    ok = cand_pos + p_len[cand_pair] <= p_end[cand_pair]
+    for t in range(1, max_len):
+        m = np.flatnonzero(ok & (p_len[cand_pair] > t))
+        ok[m] = low_cps[cand_pos[m] + t] == p_chars[cand_pair[m], t]
+    occ_pair, occ_pos = cand_pair[ok], cand_pos[ok]
+    occ_cnt = np.bincount(occ_pair, minlength=len(pair_key))
+    occ_first = np.cumsum(occ_cnt) - occ_cnt
+
+    # per-character weights of each (review, cause), added in the reference's order
+    seg_len = item_len[seg_item]
+    seg_base = np.cumsum(seg_len) - seg_len
+    W = np.zeros(int(seg_len.sum()) + 1)
+    n_occ = occ_cnt[f_pair]
+    o_f = np.repeat(np.arange(len(f_pair)), n_occ)
+    o_pos = occ_pos[_ranges(occ_first[f_pair], n_occ)]
+    o_len = f_len[o_f]
+    o_at = seg_base[f_seg[o_f]] + o_pos - item_start[f_item[o_f]]
+    value = f_w / f_len
+    np.add.at(W, _ranges(o_at, o_len), np.repeat(value[o_f], o_len))
+
+    # clauses of each review (runs of clause characters of its normalised text)
+    inside = _clause_chars()[norm_cps]
+    inside[item_start[1:] - 1] = False  # the joints between reviews
+    edge = np.diff(np.concatenate([[False], inside, [False]]).astype(np.int8))
+    cl_a, cl_b = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    cl_item = char_item[cl_a] if len(cl_a) else np.zeros(0, dtype=np.int64)
+    cl_a, cl_b = cl_a - item_start[cl_item], cl_b - item_start[cl_item]
+    cl_count = np.bincount(cl_item, minlength=n_items)
+    cl_first = np.cumsum(cl_count) - cl_count
+
+    # score every clause of every (review, cause); keep the `limit` best of each, in text order
+    sc_n = cl_count[seg_item]
+    sc_seg = np.repeat(np.arange(n_seg), sc_n)
+    sc_cl = _ranges(cl_first[seg_item], sc_n)
+    sc_a, sc_b = cl_a[sc_cl], cl_b[sc_cl]
+    # a clause that no feature touches scores 0 and is never quoted: do not sum it
+    weighted = np.concatenate([[0], np.cumsum(W > 0)])
+    touched = np.flatnonzero(weighted[seg_base[sc_seg] + sc_b] > weighted[seg_base[sc_seg] + sc_a])
+    sc_seg, sc_cl, sc_a, sc_b = sc_seg[touched], sc_cl[touched], sc_a[touched], sc_b[touched]
+    exact_sums, exact_windows = _sums_are_numpys()
+    if exact_sums:
+        score = _pairwise_sums(W, seg_base[sc_seg] + sc_a, sc_b - sc_a)
+    else:
+        score = np.array([W[seg_base[s] + a : seg_base[s] + b].sum() for s, a, b in zip(sc_seg, sc_a, sc_b)])
+    live = np.flatnonzero(score > 0)
+    rank_order = live[np.lexsort((sc_cl[live], -score[live], sc_seg[live]))]
+    ranked_seg = sc_seg[rank_order]
+    first_of = np.searchsorted(ranked_seg, ranked_seg, "left")
+    rank = np.arange(len(rank_order)) - first_of
+    if limit >= 0:
+        chosen = rank_order[rank < limit]
+    else:  # sorted(...)[:limit] with a negative limit: all but the last -limit
+        per_seg = np.bincount(ranked_seg, minlength=n_seg)
+        chosen = rank_order[rank < per_seg[ranked_seg] + limit]
+    ch_seg, ch_a, ch_b = sc_seg[chosen], sc_a[chosen].copy(), sc_b[chosen].copy()
+    long = np.flatnonzero(ch_b - ch_a > MAX_QUOTE)
+    if len(long):  # the MAX_QUOTE-character window with the most weight (first of equals)
+        base = seg_base[ch_seg[long]] + ch_a[long]
+        n_win = ch_b[long] - ch_a[long] - MAX_QUOTE + 1
+        if exact_windows:
+            sums = _window_sums(W, _ranges(base, n_win))
+            first = np.cumsum(n_win) - n_win
+            best = np.maximum.reduceat(sums, first)
+            is_best = np.flatnonzero(sums == np.repeat(best, n_win))
+            owner = np.repeat(np.arange(len(long)), n_win)[is_best]
+            shift = is_best[np.concatenate([[True], owner[1:] != owner[:-1]])] - first
+        else:
+            shift = np.array([np.convolve(W[b : b + n + MAX_QUOTE - 1], np.ones(MAX_QUOTE), mode="valid").argmax()
+                              for b, n in zip(base, n_win)], dtype=np.int64)
+        ch_a[long] = ch_a[long] + shift
+        ch_b[long] = ch_a[long] + MAX_QUOTE
+    in_text = np.lexsort((ch_a, ch_seg))
+    quoted = [""] * n_seg
+    for s, a, b in zip(ch_seg[in_text].tolist(), ch_a[in_text].tolist(), ch_b[in_text].tolist()):
+        k = seg_item_l[s]
+        quoted[s] += "「" + _quote(norms[k][a:b], originals[k]) + "」"
+
+    # the evidence text of each review, part by part as the reference writes it
+    s = 0
+    for k, (_, causes) in enumerate(rows):
+        if k in skip:
+            continue
+        norm = norms[k]
+        parts: list[str] = []
+        notes: set[str] = set()
+        names_k = [CAUSE_IDS[j] for j in seg_cause_l[s : s + len(causes)]]
+        wanted = set(names_k)
+        for cause in names_k:
+            if quoted[s]:
+                parts.append(f"{cause}{quoted[s]}")
+            elif cause not in BUYER_SIDE:
+                parts.append(f"{cause}「{norm[:20]}」")
+            rating = seg_rating.get(s)
+            if rating is not None:
+                notes.add(_RATING_NOTE[rating])
+            s += 1
+        if wanted & BUYER_SIDE:
+            parts.extend(cue_evidence(norm, wanted, match_cues(norm)))
+        parts.extend(sorted(notes))
+        out[k] = "; ".join(dict.fromkeys(parts))
+    return out
+
+
+class _Model:
+    """The ``named_steps`` that :func:`explain_reference` reads, around a classifier."""
+
+    def __init__(self, clf):
+        self.named_steps = {"clf": clf}
 
 _RATING_NOTE = {
     "rating_low": "低星评分 low star rating",

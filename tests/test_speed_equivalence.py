@@ -142,3 +142,94 @@ def test_tfidf_output_type_unchanged(fitted_tfidf, norm_reviews):
     assert sp.issparse(X) and X.format == "csr" and X.dtype == np.float32
     with pytest.raises(ValueError):  # as sklearn's own transform: no rows is an error
         fitted_tfidf.transform([])
+
+
+# --- evidence --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped(shipped_model_path):
+    from pipeline.persist import load_predictor
+
+    p = load_predictor(shipped_model_path)
+    p._ensure_ready()
+    return p
+
+
+def _explain_args(predictor, texts, ratings=None):
+    """The arguments Predictor.score_chunk passes to explain(), for every review with a cause."""
+    frame = predictor.resolve(pd.DataFrame({"text": texts, "rating": ratings if ratings is not None else [""] * len(texts)}))
+    proba, head, X, live, empty, norm = predictor._probabilities(frame)
+    passed = proba >= predictor.model_.named_steps["clf"].thresholds_
+    passed[np.arange(len(frame)), head[:, :8].argmax(axis=1)] = True  # more causes than score_chunk keeps
+    pos = np.full(len(frame), -1)
+    pos[live] = np.arange(len(live))
+    want = [(i, np.flatnonzero(passed[i])) for i in live if passed[i].any()]
+    return (predictor.model_, predictor.features_, X, [(pos[i], c) for i, c in want], [norm[i] for i, _ in want],
+            [texts[i] for i, _ in want])
+
+
+@pytest.mark.parametrize("spans", [2, 1, 3])
+def test_explain_equals_reference(shipped, raw_reviews, spans):
+    from pipeline.evidence import explain, explain_reference
+
+    ratings = np.random.default_rng(3).choice(["1", "2", "3", "4", "5", ""], len(raw_reviews)).tolist()
+    args = _explain_args(shipped, raw_reviews, ratings)
+    assert len(args[3]) > 3000
+    fast, ref = explain(*args, spans=spans), explain_reference(*args, spans=spans)
+    assert fast == ref
+
+
+def test_explain_blocks_and_odd_texts(shipped, raw_reviews, monkeypatch):
+    """Block boundaries, texts whose lower() changes their length, traditional originals."""
+    from pipeline import evidence
+
+    texts = raw_reviews[:600] + ["İİ 质量很差 İstanbul", "ΑΣ 客服态度差", "質量很差，東西壞了，客服態度惡劣", "好" * 3000,
+                                 "差评差评差评！！！外套描述的根本不一样！！", "返我50块就改好评，不然一直差评"]
+    args = _explain_args(shipped, texts)
+    monkeypatch.setattr(evidence, "_BLOCK", 97)
+    assert evidence.explain(*args) == evidence.explain_reference(*args)
+
+
+def test_numpy_sum_emulations():
+    from pipeline.evidence import MAX_QUOTE, _pairwise_sums, _sums_are_numpys, _window_sums
+
+    assert _sums_are_numpys() == (True, True)
+    rng = np.random.default_rng(11)
+    W = rng.random(5000) * 10.0 ** rng.integers(-9, 9, 5000)
+    W[rng.random(5000) < 0.5] = 0.0
+    starts = rng.integers(0, 4500, 3000)
+    lens = rng.integers(1, 400, 3000)
+    got = _pairwise_sums(W, starts, lens)
+    want = np.array([W[a : a + n].sum() for a, n in zip(starts, lens)])
+    np.testing.assert_array_equal(got, want)
+    seg = W[1000:1300]
+    np.testing.assert_array_equal(_window_sums(W, 1000 + np.arange(300 - MAX_QUOTE + 1)),
+                                  np.convolve(seg, np.ones(MAX_QUOTE), mode="valid"))
+
+
+def test_top_features_order_as_argsort():
+    """Ties included: np.argsort's own order among equal contributions."""
+    from pipeline.evidence import _top_positive
+
+    rng = np.random.default_rng(2)
+    cnt = rng.integers(0, 300, 500)
+    contrib = rng.integers(-5, 8, int(cnt.sum())) * 0.125
+    first = np.cumsum(cnt) - cnt
+    top, seg = _top_positive(contrib, first, cnt, 12)
+    want_top, want_seg = [], []
+    for s, (a, c) in enumerate(zip(first, cnt)):
+        o = np.argsort(-contrib[a : a + c])[:12] + a
+        o = o[contrib[o] > 0]
+        want_top.extend(o)
+        want_seg.extend([s] * len(o))
+    np.testing.assert_array_equal(top, want_top)
+    np.testing.assert_array_equal(seg, want_seg)
+
+
+def test_clause_characters_match_the_clause_pattern():
+    from pipeline.evidence import _CLAUSE, _clause_chars
+
+    table = _clause_chars()
+    sample = "".join(map(chr, range(0, 0x3100))) + "，。！？,.!?；;、~…\u3000\u2028 a质"
+    for ch in sample:
+        assert table[ord(ch)] == bool(_CLAUSE.fullmatch(ch)), repr(ch)
