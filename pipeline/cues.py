@@ -7,16 +7,20 @@ One mechanism serves two purposes:
 * the scorer quotes the matched text as ``evidence`` for the buyer-side and malicious causes.
 
 Cues run on *normalised* text (simplified script, half-width). All patterns are compiled into
-one alternation with named groups and matched in a single pass per review.
+one alternation with named groups and matched in a single pass per review (:func:`match_cues`,
+the reference); a chunk of reviews is matched at once by :func:`match_cues_many`, which tries
+the alternation only where the text begins like some cue, with the same result.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -220,6 +224,261 @@ def cue_vector(text: str) -> list[int]:
     return [1 if n in found else 0 for n in CUE_NAMES] + [1 if sh[n] else 0 for n in SHAPE_NAMES]
 
 
+# --- the same matches for a whole chunk of reviews ------------------------------------------------
+#
+# The alternation above is tried at every position that starts with one of ~300 lead characters
+# (40 % of the characters of a review), each time through all 34 cues. A cue can only match where
+# the text begins with one of its possible first three characters, and those are few: from the
+# parsed patterns we list, per cue, every possible 3-character prefix (``.`` and large classes
+# stand for any character; a positive lookahead constrains what follows; other assertions are
+# skipped, which only adds candidates). The chunk's code points are looked up in those prefix
+# tables with numpy, and at each candidate position — one in ~10 — the reviews are matched in
+# Python exactly as ``finditer`` scans them: left to right, the first cue that matches wins, and
+# scanning resumes at its end. At a candidate the regex tried holds only the cues whose prefixes
+# fit there (in their order): the others cannot match there, so the same cue wins with the same
+# match. ``tests/test_speed_equivalence.py`` checks the result equals :func:`match_cues`.
+
+_PREFIX = 3
+_ANY = None
+_MAX_CODE = 0x110000
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _class_chars(items) -> set[str] | None:
+    chars: set[str] = set()
+    for o, a in items:
+        if o is _c.LITERAL:
+            chars.add(chr(a))
+        elif o is _c.RANGE and a[1] - a[0] <= 3000:
+            chars.update(map(chr, range(a[0], a[1] + 1)))
+        else:  # negated classes, categories, huge ranges: any character
+            return None
+    return chars
+
+
+def _item_prefixes(op, av, k: int) -> set[tuple]:
+    """Prefixes (tuples of ≤ k characters or _ANY) of what one parsed item can match. A tuple
+    shorter than k means the item can end there; one of length k is cut."""
+    if op is _c.LITERAL:
+        return {(chr(av),)}
+    if op is _c.IN:
+        chars = _class_chars(av)
+        return {(_ANY,)} if chars is None else {(ch,) for ch in chars}
+    if op in (_c.ANY, _c.NOT_LITERAL, _c.CATEGORY):
+        return {(_ANY,)}
+    if op is _c.SUBPATTERN:
+        return _seq_prefixes(av[-1], k)
+    if op is _c.BRANCH:
+        out: set[tuple] = set()
+        for alt in av[1]:
+            out |= _seq_prefixes(alt, k)
+        return out
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        lo, hi, item = av
+        if item.getwidth()[0] == 0:
+            raise _Unsupported("a repeated part that can match empty text")
+        out = {()} if lo == 0 else set()
+        cur: set[tuple] = {()}
+        for r in range(1, k + 2):  # each repetition adds a character: k + 1 of them fill every prefix
+            cur = {t if len(t) >= k else t + u for t in cur for u in ((),) if len(t) >= k} | {
+                t + u for t in cur if len(t) < k for u in _seq_prefixes(item, k - len(t))}
+            full = all(len(t) >= k for t in cur)
+            if r >= lo or full:
+                out |= cur
+            if r >= hi or full:
+                break
+        return out
+    if op is _c.ASSERT and av[0] == 1:  # a lookahead: what follows must begin like it; stop there
+        return {t + (_ANY,) * (k - len(t)) for t in _seq_prefixes(av[1], k)}
+    if op in (_c.ASSERT, _c.ASSERT_NOT, _c.AT):  # zero-width: no constraint
+        return {()}
+    raise _Unsupported(str(op))
+
+
+def _seq_prefixes(items, k: int) -> set[tuple]:
+    out = {()}
+    for op, av in items:
+        nxt = set()
+        for t in out:
+            if len(t) >= k:
+                nxt.add(t)
+            else:
+                nxt.update(t + u for u in _item_prefixes(op, av, k - len(t)))
+        out = nxt
+    return out
+
+
+def _wild_chars() -> np.ndarray:
+    """Non-ASCII characters that ``re.I`` matches to an ASCII letter (İ ı ſ K): a candidate
+    wherever they occur."""
+    every = "".join(map(chr, range(0x80, _MAX_CODE)))
+    return np.asarray([m.start() + 0x80 for m in re.finditer("(?i)[a-z]", every)], dtype=np.int64)
+
+
+class _CueScanner:
+    """Prefix tables of the cues and the small regexes tried at candidate positions."""
+
+    def __init__(self) -> None:
+        tuples: dict[int, set[tuple]] = {}
+        for i, cue in enumerate(CUES):
+            parsed = _parser.parse(cue.pattern, re.I)
+            if parsed.getwidth()[0] == 0:
+                raise _Unsupported("a cue that can match empty text")
+            found = _seq_prefixes(list(parsed), _PREFIX)
+            out = set()
+            for t in found:
+                t = t + (_ANY,) * (_PREFIX - len(t))
+                if t[0] is _ANY:
+                    raise _Unsupported("a cue that can start with any character")
+                for ch in t:  # re.I: an ASCII letter matches both cases; other cased letters unsupported
+                    if ch is not _ANY and not ch.isascii() and (ch.lower() != ch or ch.upper() != ch):
+                        raise _Unsupported("a cased non-ASCII character")
+                variants = [(ch,) if ch is _ANY or not ch.isalpha() or not ch.isascii() else (ch.lower(), ch.upper())
+                            for ch in t]
+                out.update(itertools.product(*variants))
+            tuples[i] = out
+        lead = sorted({t[0] for ts in tuples.values() for t in ts})
+        self.lead_id = np.full(_MAX_CODE, -1, dtype=np.int32)
+        self.lead_id[[ord(c) for c in lead]] = np.arange(len(lead), dtype=np.int32)
+        self.mask1 = np.zeros(len(lead), dtype=np.int64)
+        pairs: dict[int, int] = {}
+        triples: dict[int, int] = {}
+        self.deeper = np.zeros(len(lead), dtype=bool)  # some cue needs the next characters
+        for i, ts in tuples.items():
+            bit = 1 << i
+            for a, b, c in ts:
+                la = int(self.lead_id[ord(a)])
+                if b is _ANY:
+                    self.mask1[la] |= bit
+                elif c is _ANY:
+                    key = (la << 21) | ord(b)
+                    pairs[key] = pairs.get(key, 0) | bit
+                    self.deeper[la] = True
+                else:
+                    key = (((la << 21) | ord(b)) << 21) | ord(c)
+                    triples[key] = triples.get(key, 0) | bit
+                    pairs.setdefault((la << 21) | ord(b), 0)  # so that the triple is looked up
+                    self.deeper[la] = True
+        self.pair_index = pd.Index(np.fromiter(pairs, dtype=np.int64, count=len(pairs)))
+        self.pair_mask = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))
+        self.pair_deeper = np.zeros(len(pairs), dtype=bool)
+        deep_pairs = {key >> 21 for key in triples}
+        self.pair_deeper[self.pair_index.get_indexer(np.fromiter(deep_pairs, dtype=np.int64, count=len(deep_pairs)))] = True
+        self.triple_index = pd.Index(np.fromiter(triples, dtype=np.int64, count=len(triples)))
+        self.triple_mask = np.fromiter(triples.values(), dtype=np.int64, count=len(triples))
+        self.wild = np.zeros(_MAX_CODE, dtype=bool)
+        self.wild[_wild_chars()] = True
+        self.all = (1 << len(CUES)) - 1
+        self._regex: dict[int, re.Pattern[str]] = {}
+
+    def regex(self, mask: int) -> re.Pattern[str]:
+        rx = self._regex.get(mask)
+        if rx is None:
+            body = "|".join(f"(?P<{c.name}>{c.pattern})" for i, c in enumerate(CUES) if mask >> i & 1)
+            rx = self._regex[mask] = re.compile(body, re.I)
+        return rx
+
+    def candidates(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``cps`` where some cue may match, and the mask of those cues."""
+        n = len(cps)
+        c1 = np.append(cps[1:], 0)
+        c2 = np.append(cps[2:], [0, 0])[:n]
+        lid = self.lead_id[cps]
+        wild = self.wild[cps] | self.wild[c1] | self.wild[c2]
+        at = np.flatnonzero((lid >= 0) | wild)
+        la = lid[at].astype(np.int64)
+        mask = np.where(la >= 0, self.mask1[la], 0)
+        deep = np.flatnonzero((la >= 0) & self.deeper[np.maximum(la, 0)])
+        if len(deep):
+            pair_key = (la[deep] << 21) | c1[at[deep]]
+            p = self.pair_index.get_indexer(pair_key)
+            hit = p >= 0
+            mask[deep[hit]] |= self.pair_mask[p[hit]]
+            deeper = deep[hit][self.pair_deeper[p[hit]]]
+            if len(deeper):
+                t = self.triple_index.get_indexer((((la[deeper] << 21) | c1[at[deeper]]) << 21) | c2[at[deeper]])
+                ok = t >= 0
+                mask[deeper[ok]] |= self.triple_mask[t[ok]]
+        mask[wild[at]] = self.all
+        keep = mask != 0
+        return at[keep], mask[keep]
+
+
+@lru_cache(maxsize=None)
+def _scanner() -> _CueScanner | None:
+    try:
+        return _CueScanner()
+    except (_Unsupported, RecursionError):  # a cue the prefix tables cannot describe: the plain way
+        return None
+
+
+#: the matches of the last chunk, for the evidence of the same reviews (same results as match_cues)
+_RECENT: dict[str, dict[str, list[str]]] = {}
+
+
+def match_cues_many(texts: list[str]) -> list[dict[str, list[str]]]:
+    """:func:`match_cues` of every text, for a whole chunk at once."""
+    scanner = _scanner()
+    if scanner is None or not texts:
+        out = [match_cues(t) for t in texts]
+    else:
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        starts = np.cumsum(lengths + 1) - (lengths + 1)
+        cps = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        at, masks = scanner.candidates(cps)
+        which = np.searchsorted(starts, at, "right") - 1
+        local = at - starts[which]
+        out = [{} for _ in texts]
+        compiled = scanner._regex
+        cur, resume, text, found = -1, 0, "", {}
+        for t, q, mask in zip(which.tolist(), local.tolist(), masks.tolist()):
+            if t != cur:
+                cur, resume, text, found = t, 0, texts[t], out[t]
+            elif q < resume:
+                continue
+            rx = compiled.get(mask)
+            m = (rx if rx is not None else scanner.regex(mask)).match(text, q)
+            if m is not None:
+                name, resume = m.lastgroup, m.end()
+                snippets = found.get(name)
+                if snippets is None:
+                    found[name] = [m.group()]
+                else:
+                    snippets.append(m.group())
+    _RECENT.clear()
+    _RECENT.update(zip(texts, out))
+    return out
+
+
+def recent_matches(text: str) -> dict[str, list[str]]:
+    """:func:`match_cues` of a text of the last chunk (computed then), else computed now."""
+    found = _RECENT.get(text)
+    return match_cues(text) if found is None else found
+
+
+def shape_many(texts: list[str]) -> np.ndarray:
+    """:func:`shape` of every text as an ``(n, 4)`` 0/1 array in SHAPE_NAMES order."""
+    n = len(texts)
+    out = np.zeros((n, len(SHAPE_NAMES)), dtype=np.float64)
+    if not n:
+        return out
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    owner = np.repeat(np.arange(n), lengths)
+    cjk = np.bincount(owner, weights=(cps >= 0x3400) & (cps <= 0x9FFF), minlength=n)
+    solid = cps != 32
+    compact = np.bincount(owner, weights=solid, minlength=n).astype(np.int64)
+    distinct = np.bincount(np.unique((owner[solid] << 21) | cps[solid]) >> 21, minlength=n)
+    out[:, 0] = (compact > 0) & (cjk == 0)
+    out[:, 1] = (compact > 0) & (compact <= 6)
+    out[:, 2] = (compact >= 4) & (distinct <= compact / 3)
+    out[:, 3] = compact >= 80
+    return out
+
+
 class CueFeatures(TransformerMixin, BaseEstimator):
     """Binary cue and shape features of normalised texts, as a sparse matrix."""
 
@@ -228,8 +487,15 @@ class CueFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        rows = [cue_vector(t) for t in X]
-        return sparse.csr_matrix(np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES)))
+        # cue_vector() of every text, for the whole chunk at once (match_cues_many, shape_many)
+        texts = X if isinstance(X, list) else list(X)
+        dense = np.zeros((len(texts), len(FEATURE_NAMES)), dtype=np.float64)
+        column = {n: j for j, n in enumerate(CUE_NAMES)}
+        for i, found in enumerate(match_cues_many(texts)):
+            for name in found:
+                dense[i, column[name]] = 1.0
+        dense[:, len(CUE_NAMES):] = shape_many(texts)
+        return sparse.csr_matrix(dense)
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray([f"cue:{n}" for n in FEATURE_NAMES], dtype=object)

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.cues import BY_NAME, CUES, match_cues
+from pipeline.cues import BY_NAME, CUES, match_cues, recent_matches
 from pipeline.taxonomy import BUYER_SIDE, CAUSE_IDS, MALICIOUS
 
 #: cues naming the order itself (causes 1–4): their absence is a sign of sweeping defamation
@@ -492,7 +492,7 @@ def _explain_block(clf, info: _FeatureInfo, X, rows, norms, originals, limit: in
                 notes.add(_RATING_NOTE[rating])
             s += 1
         if wanted & BUYER_SIDE:
-            parts.extend(cue_evidence(norm, wanted, match_cues(norm)))
+            parts.extend(cue_evidence(norm, wanted, recent_matches(norm)))  # matched for the cue features
         parts.extend(sorted(notes))
         out[k] = "; ".join(dict.fromkeys(parts))
     return out

@@ -233,3 +233,40 @@ def test_clause_characters_match_the_clause_pattern():
     sample = "".join(map(chr, range(0, 0x3100))) + "，。！？,.!?；;、~…\u3000\u2028 a质"
     for ch in sample:
         assert table[ord(ch)] == bool(_CLAUSE.fullmatch(ch)), repr(ch)
+
+
+# --- cues ----------------------------------------------------------------------------------------
+
+def _cue_fuzz(n: int) -> list[str]:
+    """Strings made of the characters the cue patterns name, plus case-folding oddities."""
+    import random
+
+    from pipeline.cues import CUES
+
+    alphabet = sorted({ch for c in CUES for ch in c.pattern if ch not in "()|?:*+[]{}.\\^$<=!"} | set("İıſK\u212aRMBVXQHE 5二!?\n"))
+    rng = random.Random(0)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(n)]
+
+
+def test_cue_matches_equal_reference(norm_reviews, raw_reviews):
+    from pipeline.cues import _scanner, match_cues, match_cues_many, recent_matches
+
+    assert _scanner() is not None  # the prefix tables describe every cue of the lexicon
+    for texts in (norm_reviews, raw_reviews, _cue_fuzz(20000)):
+        fast = match_cues_many(texts)
+        for t, found in zip(texts, fast):
+            assert list(found.items()) == list(match_cues(t).items()), t  # same snippets, same key order
+        assert recent_matches(texts[5]) == match_cues(texts[5])
+    assert recent_matches("不在上一批的文本 质量差") == match_cues("不在上一批的文本 质量差")
+
+
+def test_cue_features_equal_row_by_row(norm_reviews):
+    from pipeline.cues import FEATURE_NAMES, SHAPE_NAMES, CueFeatures, cue_vector, shape, shape_many
+
+    texts = norm_reviews + _cue_fuzz(3000)
+    got = CueFeatures().fit(texts).transform(texts)
+    want = sp.csr_matrix(np.asarray([cue_vector(t) for t in texts], dtype=np.float64).reshape(len(texts), len(FEATURE_NAMES)))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert (got != want).nnz == 0
+    ref = np.asarray([[shape(t)[n] for n in SHAPE_NAMES] for t in texts], dtype=np.float64)
+    np.testing.assert_array_equal(shape_many(texts), ref)
