@@ -1,0 +1,46 @@
+"""Interrupted scoring: one line, exit 128+signal, no temporary output or staging left, the
+previous good output intact (issue 14)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from pipeline.paths import RAW
+
+
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sig")
+    texts = pd.read_csv(RAW / "online_shopping_neg.csv", usecols=["text"])["text"]
+    pd.DataFrame({"评价内容": pd.concat([texts] * 4, ignore_index=True)}).to_csv(d / "in.csv", index=False)
+    return d / "in.csv"
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_two_process_scoring(big_input, tiny_model_path, tmp_path, signum, status):
+    out = tmp_path / "pred.csv"
+    out.write_text("previous good output\n", encoding="utf-8")
+    stage = tmp_path / "tmp"
+    stage.mkdir()
+    env = dict(os.environ, TMPDIR=str(stage))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "score", str(big_input), "-o", str(out), "--model",
+                             str(tiny_model_path), "--jobs", "2", "-q"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(stage.iterdir()):  # staging has begun: scoring is under way
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    time.sleep(1.0)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == status
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("reviewcause: interrupted"), err[-2000:]
+    assert out.read_text(encoding="utf-8") == "previous good output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.csv", "tmp"]  # no .pred.csv.*.tmp left
+    assert list(stage.iterdir()) == []  # the staging folder is gone
