@@ -56,8 +56,8 @@ def skeleton(text: str) -> str:
     return _SKELETON.sub("", text).lower()
 
 
-def signatures(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """MinHash signatures ``(n, SIG_SIZE)`` uint32 and the mask of texts long enough to cluster."""
+def signatures_reference(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures review by review: the reference :func:`signatures` must equal."""
     sks = [skeleton(t) for t in norm_texts]
     eligible = np.array([len(s) >= MIN_CHARS for s in sks], dtype=bool)
     sig = np.zeros((len(sks), SIG_SIZE), dtype=np.uint32)
@@ -75,6 +75,99 @@ def signatures(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     H = np.asarray(hashes, dtype=np.uint64)[:, None]
     mixed = ((H * _A + _B) >> np.uint64(32)).astype(np.uint32)
     sig[rows] = np.minimum.reduceat(mixed, np.asarray(starts), axis=0)
+    return sig, eligible
+
+
+def _advance_tables(byte_table: np.ndarray, m: int) -> np.ndarray:
+    """``(4, 256)`` tables of the CRC register advanced over ``m`` zero bytes: the register
+    update is linear, so ``advance(R) = T[0][R & 255] ^ T[1][R >> 8 & 255] ^ …``."""
+    out = np.zeros((4, 256), dtype=np.uint32)
+    for k in range(4):
+        r = np.arange(256, dtype=np.uint32) << np.uint32(8 * k)
+        for _ in range(m):
+            r = byte_table[r & np.uint32(0xFF)] ^ (r >> np.uint32(8))
+        out[k] = r
+    return out
+
+
+def _crc_tables():
+    """The crc32 byte table, the advance tables for characters of 1 and 3 UTF-8 bytes, and per
+    skeleton character (ASCII letters, CJK U+3400–U+9FFF) its register after it from crc32's
+    start and its own contribution from a zero register (from zlib itself)."""
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> np.uint32(1)) ^ np.uint32(0xEDB88320), table >> np.uint32(1)).astype(np.uint32)
+    first = np.zeros(0xA000, dtype=np.uint32)
+    own = np.zeros(0xA000, dtype=np.uint32)
+    for cp in [*range(65, 91), *range(97, 123), *range(0x3400, 0xA000)]:
+        b = chr(cp).encode("utf-8")
+        first[cp] = zlib.crc32(b) ^ 0xFFFFFFFF
+        own[cp] = zlib.crc32(b, 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return _advance_tables(table, 1), _advance_tables(table, 3), first, own
+
+
+_CRC_TABLES: list = []
+_TRIGRAMS_PER_BLOCK = 1 << 20  # bounds the transient arrays (≈ 40 MB) whatever the chunk
+
+
+def _crc32_of_trigrams(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """``zlib.crc32`` of the UTF-8 bytes of each 3-character string of skeleton characters (CJK
+    U+3400–U+9FFF, three bytes each, or ASCII letters, one byte): the register after the first
+    character from a table, then advanced over each next character's bytes and combined with
+    that character's own contribution (crc32 is linear in its register)."""
+    if not _CRC_TABLES:
+        _CRC_TABLES.extend(_crc_tables())
+    one, three, first, own = _CRC_TABLES
+    reg = first[c0]
+    for c in (c1, c2):
+        nxt = three[0][reg & 0xFF] ^ three[1][(reg >> 8) & 0xFF] ^ three[2][(reg >> 16) & 0xFF] ^ three[3][reg >> 24]
+        narrow = np.flatnonzero(c < 0x80)  # ASCII letters: one byte
+        if len(narrow):
+            r = reg[narrow]
+            nxt[narrow] = one[0][r & 0xFF] ^ one[1][(r >> 8) & 0xFF] ^ one[2][(r >> 16) & 0xFF] ^ one[3][r >> 24]
+        reg = nxt ^ own[c]
+    return reg ^ np.uint32(0xFFFFFFFF)
+
+
+def signatures(norm_texts: list[str], skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures ``(n, SIG_SIZE)`` uint32 and the mask of texts long enough to cluster.
+
+    The same signatures as :func:`signatures_reference`, for the whole chunk at once: the
+    skeletons' characters as one numpy array, every 3-gram's crc32 computed with the CRC table,
+    the min-hashes by ``np.minimum.reduceat``. ``skip``: rows that cannot join a campaign (not a
+    bad review); their signature is left zero, their ``eligible`` flag is still given."""
+    n = len(norm_texts)
+    sig = np.zeros((n, SIG_SIZE), dtype=np.uint32)
+    if not n:
+        return sig, np.zeros(0, dtype=bool)
+    lengths = np.fromiter(map(len, norm_texts), dtype=np.int64, count=n)
+    cps = np.frombuffer("".join(norm_texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    letter = ((cps >= 0x3400) & (cps <= 0x9FFF)) | ((cps >= 65) & (cps <= 90)) | ((cps >= 97) & (cps <= 122))
+    owner = np.repeat(np.arange(n), lengths)
+    sk_len = np.bincount(owner[letter], minlength=n)
+    eligible = sk_len >= MIN_CHARS
+    wanted = eligible if skip is None else eligible & ~np.asarray(skip, dtype=bool)
+    keep = letter & wanted[owner]
+    chars = cps[keep]
+    chars = np.where((chars >= 65) & (chars <= 90), chars + 32, chars)  # lower(): only A-Z change
+    rows = np.flatnonzero(wanted)
+    grams = sk_len[rows] - 2  # ≥ MIN_CHARS - 2 per row
+    char_start = np.cumsum(sk_len[rows]) - sk_len[rows]
+    # blocks of rows, so that a chunk of long reviews never builds huge arrays
+    bounds = np.searchsorted(np.cumsum(grams), np.arange(_TRIGRAMS_PER_BLOCK, int(grams.sum()) + _TRIGRAMS_PER_BLOCK,
+                                                         _TRIGRAMS_PER_BLOCK), "right")
+    lo = 0
+    for hi in np.unique(np.append(np.maximum(bounds, 1), len(rows))).tolist():
+        if hi <= lo:
+            continue
+        g = grams[lo:hi]
+        first = np.cumsum(g) - g
+        at = np.repeat(char_start[lo:hi] - first, g) + np.arange(int(g.sum()))
+        H = _crc32_of_trigrams(chars[at], chars[at + 1], chars[at + 2]).astype(np.uint64)
+        for k in range(SIG_SIZE):
+            mixed = ((H * _A[k] + _B[k]) >> np.uint64(32)).astype(np.uint32)
+            sig[rows[lo:hi], k] = np.minimum.reduceat(mixed, first)
+        lo = hi
     return sig, eligible
 
 

@@ -270,3 +270,24 @@ def test_cue_features_equal_row_by_row(norm_reviews):
     assert (got != want).nnz == 0
     ref = np.asarray([[shape(t)[n] for n in SHAPE_NAMES] for t in texts], dtype=np.float64)
     np.testing.assert_array_equal(shape_many(texts), ref)
+
+
+# --- MinHash signatures --------------------------------------------------------------------------
+
+def test_signatures_equal_reference(norm_reviews, raw_reviews, monkeypatch):
+    from pipeline import batch
+
+    extra = ["", "ABCdefGHIjk", "质量" * 3000, "İstanbul ΑΣΣ 질문 ｱｲｳ abcDEF中文字符串", "12345678!!!!", "😂" * 20 + "哈哈哈哈哈哈哈哈"]
+    for texts in (norm_reviews, raw_reviews, extra):
+        got, want = batch.signatures(texts), batch.signatures_reference(texts)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    skip = np.random.default_rng(0).random(len(norm_reviews)) < 0.5
+    sig, eligible = batch.signatures(norm_reviews, skip=skip)
+    ref, ref_eligible = batch.signatures_reference(norm_reviews)
+    np.testing.assert_array_equal(eligible, ref_eligible)
+    np.testing.assert_array_equal(sig[~skip], ref[~skip])
+    assert not sig[skip].any()
+    monkeypatch.setattr(batch, "_TRIGRAMS_PER_BLOCK", 997)  # many blocks
+    np.testing.assert_array_equal(batch.signatures(norm_reviews[:2000] + extra)[0],
+                                  batch.signatures_reference(norm_reviews[:2000] + extra)[0])
