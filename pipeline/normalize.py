@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+import numpy as np
 import opencc
 
 #: Texts longer than this are scored on their first MAX_CHARS characters.
@@ -121,7 +122,11 @@ def normalize(text: object) -> str:
         if text is None or (isinstance(text, float) and text != text):
             return ""
         text = str(text)
-    text = unicodedata.normalize("NFKC", text[: MAX_CHARS * 2])
+    return _after_nfkc(unicodedata.normalize("NFKC", text[: MAX_CHARS * 2]))
+
+
+def _after_nfkc(text: str) -> str:
+    """The steps of :func:`normalize` after the first NFKC."""
     text = strip_noise(text)
     text = to_simplified(text)
     text = _VARIANTS.sub(lambda m: VARIANT_PHRASES[m.group()], text)
@@ -134,10 +139,149 @@ def normalize_many(texts: Iterable[object]) -> list[str]:
     """Vectorised entry point used as the first step of the model pipeline.
 
     Accepts any iterable of texts, and also a DataFrame (its ``text`` column, else its first
-    column) or a 2-D array, as MLflow's pyfunc wrapper passes them."""
+    column) or a 2-D array, as MLflow's pyfunc wrapper passes them. The result is
+    ``[normalize(t) for t in texts]``, computed for the whole chunk at once (:func:`_normalize_chunk`)."""
     columns = getattr(texts, "columns", None)
     if columns is not None:
         texts = texts["text"] if "text" in columns else texts.iloc[:, 0]
     elif getattr(texts, "ndim", 1) == 2:
         texts = texts[:, 0]
-    return [normalize(t) for t in texts]
+    return _normalize_chunk(list(texts))
+
+
+_MAX_CODE = 0x110000
+
+
+@lru_cache(maxsize=None)
+def _changing_chars() -> np.ndarray:
+    """``table[code point]``: after NFKC, a character that some later step of :func:`normalize`
+    may act on by itself — invisible and control characters, whitespace other than the plain
+    space, ``&`` and ``<`` (HTML), traditional-only characters (OpenCC). (``.`` before an ASCII
+    letter or digit, ``http``, variant phrases, double spaces and runs are found separately.)"""
+    table = np.zeros(_MAX_CODE, dtype=bool)
+    every = "".join(map(chr, range(_MAX_CODE)))
+    for rx in (_INVISIBLE, _CONTROL, re.compile(r"[^\S ]"), _traditional_only()):
+        for m in rx.finditer(every):
+            table[m.start() : m.end()] = True
+    table[[ord(c) for c in "&<"]] = True
+    return table
+
+
+@lru_cache(maxsize=None)
+def _nfkc_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every BMP character that NFKC changes → its NFKC form, as arrays: the form's length per
+    code point (1 for the others), where its characters start in the third array.
+    ``NFKC(mapped) == NFKC(t)`` for any text ``t`` mapped character by character: NFKC begins
+    with the compatibility decomposition, which is the same for a character and its NFKC form."""
+    length = np.ones(_MAX_CODE, dtype=np.int64)
+    start = np.full(_MAX_CODE, -1, dtype=np.int64)
+    chars: list[str] = []
+    at = 0
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        nf = unicodedata.normalize("NFKC", ch)
+        if nf != ch:
+            length[cp], start[cp] = len(nf), at
+            chars.append(nf)
+            at += len(nf)
+    flat = np.frombuffer("".join(chars).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    return length, start, flat
+
+
+_VARIANT_PAIRS = np.asarray([(ord(p[0]) << 21) | ord(p[1]) for p in VARIANT_PHRASES], dtype=np.int64)
+#: joins a chunk for the NFKC pass: private-use characters, starters that NFKC keeps as they are
+_JOIN = "\ue000\ue001"
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+
+
+def _nfkc_many(prefixes: list[str]) -> list[str]:
+    """``NFKC`` of every text: the chunk joined, its characters mapped with numpy by
+    :func:`_nfkc_table`, and only the texts that are then not yet in NFKC normalised one by one."""
+    joined = _JOIN.join(prefixes)
+    if joined.count(_JOIN) != len(prefixes) - 1:  # a text holds the joint itself: one by one
+        return [unicodedata.normalize("NFKC", t) for t in prefixes]
+    length, start, flat = _nfkc_table()
+    cps = _code_points(joined)
+    lens = length[cps]
+    mapped = start[cps]
+    if (lens == 1).all():
+        out = np.where(mapped >= 0, flat[np.maximum(mapped, 0)], cps)
+    else:
+        at = np.cumsum(lens) - lens
+        out = np.empty(int(lens.sum()), dtype=np.int64)
+        out[at] = np.where(mapped >= 0, flat[np.maximum(mapped, 0)], cps)
+        many = np.flatnonzero(lens > 1)
+        for k in range(1, int(lens.max())):
+            m = many[lens[many] > k]
+            out[at[m] + k] = flat[mapped[m] + k]
+    joined = out.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    parts = joined.split(_JOIN)
+    if unicodedata.is_normalized("NFKC", joined):
+        return parts
+    return [p if unicodedata.is_normalized("NFKC", p) else unicodedata.normalize("NFKC", p) for p in parts]
+
+
+def _normalize_chunk(items: list[object]) -> list[str]:
+    """:func:`normalize` of every item. After NFKC (:func:`_nfkc_many`), one numpy pass over the
+    chunk's code points finds the texts that a later step could change: a character of
+    :func:`_changing_chars`, ``http``, ``.`` after an ASCII letter, digit or ``-`` (URLs), a
+    variant phrase, two spaces in a row, a space at either end, or a run of four equal
+    characters. For the others every later step is the identity and NFKC is idempotent, so their
+    result is the NFKC text cut to MAX_CHARS and stripped; a text whose only change is a run has
+    it cut (then NFKC, cut and strip, as :func:`normalize` ends); the rest go through the steps
+    of :func:`normalize` after NFKC."""
+    out: list[str] = [""] * len(items)
+    prefixes: list[str] = []
+    where: list[int] = []
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            if text is None or (isinstance(text, float) and text != text):
+                continue
+            text = str(text)
+        if text:
+            prefixes.append(text[: MAX_CHARS * 2])
+            where.append(i)
+    if not prefixes:
+        return out
+    texts = _nfkc_many(prefixes)
+    n = len(texts)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    cps = _code_points("".join(texts))
+    owner = np.repeat(np.arange(n), lengths)
+    starts = np.cumsum(lengths) - lengths
+    dirty = np.zeros(n, dtype=bool)
+    dirty[owner[_changing_chars()[cps]]] = True
+    space = cps == 32
+    nonempty = lengths > 0
+    dirty[nonempty] |= space[starts[nonempty]] | space[(starts + lengths - 1)[nonempty]]  # stripped mid-way
+    runs = np.zeros(n, dtype=bool)
+    if len(cps) > 1:
+        prev, cur = cps[:-1], cps[1:]
+        same_text = owner[:-1] == owner[1:]
+        # two spaces in a row
+        dirty[owner[np.flatnonzero(same_text & space[:-1] & space[1:])]] = True
+        # a URL needs "." after [A-Za-z0-9-] or "http"
+        alnum = ((prev | 0x20) >= 97) & ((prev | 0x20) <= 122) | ((prev >= 48) & (prev <= 57)) | (prev == 45)
+        dirty[owner[1:][same_text & (cur == 46) & alnum]] = True
+        # variant phrases (two characters each)
+        dirty[owner[1:][same_text & np.isin((prev << 21) | cur, _VARIANT_PAIRS)]] = True
+        if len(cps) > 3:
+            low = cps | 0x20  # ASCII letters in lower case (other characters never equal these)
+            h = np.flatnonzero((low[:-3] == 104) & (low[1:-2] == 116) & (low[2:-1] == 116) & (low[3:] == 112))
+            dirty[owner[h[owner[h] == owner[h + 3]]]] = True
+            # runs of four equal characters
+            r = np.flatnonzero((cps[:-3] == cps[1:-2]) & (cps[:-3] == cps[2:-1]) & (cps[:-3] == cps[3:]))
+            runs[owner[r[owner[r] == owner[r + 3]]]] = True
+    for k, (i, text) in enumerate(zip(where, texts)):
+        if dirty[k]:
+            out[i] = _after_nfkc(text)
+        elif runs[k]:
+            out[i] = unicodedata.normalize("NFKC", _RUNS.sub(r"\1\1\1", text))[:MAX_CHARS].strip()
+        else:
+            out[i] = text[:MAX_CHARS].strip()
+    return out

@@ -291,3 +291,27 @@ def test_signatures_equal_reference(norm_reviews, raw_reviews, monkeypatch):
     monkeypatch.setattr(batch, "_TRIGRAMS_PER_BLOCK", 997)  # many blocks
     np.testing.assert_array_equal(batch.signatures(norm_reviews[:2000] + extra)[0],
                                   batch.signatures_reference(norm_reviews[:2000] + extra)[0])
+
+
+# --- normalisation --------------------------------------------------------------------------------
+
+def _normalize_fuzz(n: int) -> list[str]:
+    import random
+
+    rng = random.Random(1)
+    pool = list("ａｂＡＢ１２！？　 \t\n\r\x00\x1f\x7f\x85\u200b\ufeff\u00ad\u2028哈哈哈哈！！！！想像什幺東西壞了質量軟體.-…")
+    pool += ["www.x.cn", "http://a.b/c?d=1", "HTTPS:", "abc.com", "ﬁ", "①", "㈱", "ｶﾞ", "e\u0301", "\u0301", "&amp;", "<b>",
+             "\ue000", "\ue001", "\U0001d400", "ＡＢＣ", "...", "  ", "ſ", "\u212a"]
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(0, 40))) for _ in range(n)]
+
+
+def test_normalize_many_equals_normalize(raw_reviews):
+    from pipeline.normalize import normalize, normalize_many
+
+    jd = pd.read_csv(ROOT / "data" / "raw" / "jd_aircon.csv", dtype=str, keep_default_na=False)["text"].tolist()[:2000]
+    odd = [None, float("nan"), 3, 4.5, "", " ", "\u0301abc", "abc\u0301", "a" * 5000, "好" * 4001 + "\u0301",
+           "\u200b" * 5, "x\ue000\ue001y", "\ue000", "x\ue000"]
+    for texts in (raw_reviews, jd, _normalize_fuzz(20000), odd * 3, ["只有一条"], []):
+        assert normalize_many(texts) == [normalize(t) for t in texts]
+    frame = pd.DataFrame({"id": [1, 2], "text": ["ＡＢＣ！！！！", "東西壞了"]})
+    assert normalize_many(frame) == [normalize("ＡＢＣ！！！！"), normalize("東西壞了")]
