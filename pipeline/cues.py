@@ -471,7 +471,9 @@ def shape_many(texts: list[str]) -> np.ndarray:
     cjk = np.bincount(owner, weights=(cps >= 0x3400) & (cps <= 0x9FFF), minlength=n)
     solid = cps != 32
     compact = np.bincount(owner, weights=solid, minlength=n).astype(np.int64)
-    distinct = np.bincount(np.unique((owner[solid] << 21) | cps[solid]) >> 21, minlength=n)
+    key = np.sort((owner[solid] << 21) | cps[solid])  # (text, character): distinct ones per text
+    first = np.concatenate([[True], key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=bool)
+    distinct = np.bincount(key[first] >> 21, minlength=n)
     out[:, 0] = (compact > 0) & (cjk == 0)
     out[:, 1] = (compact > 0) & (compact <= 6)
     out[:, 2] = (compact >= 4) & (distinct <= compact / 3)

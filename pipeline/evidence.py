@@ -292,6 +292,21 @@ def _quote(span: str, original: str) -> str:
     return span
 
 
+def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative int64 keys, by one ``np.sort``
+    of keys packed with their positions (numpy's own unique hashes, which is slow here)."""
+    n = len(keys)
+    idx_bits = max(n.bit_length(), 1)
+    if not n or int(keys.max()).bit_length() + idx_bits > 63:
+        return np.unique(keys, return_inverse=True)
+    packed = np.sort((keys << idx_bits) | np.arange(n))
+    key, pos = packed >> idx_bits, packed & ((1 << idx_bits) - 1)
+    new = np.concatenate([[True], key[1:] != key[:-1]])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[pos] = np.cumsum(new) - 1
+    return key[new], inverse
+
+
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenated ``arange(s, s + c)`` for every pair."""
     total = int(counts.sum())
@@ -371,7 +386,7 @@ def _explain_block(clf, info: _FeatureInfo, X, rows, norms, originals, limit: in
     norm_cps = _code_points("\x00".join(norms))
 
     # every occurrence (overlapping ones too, as str.find finds them) of each (review, feature)
-    pair_key, f_pair = np.unique(f_item * len(info.length) + f_feat, return_inverse=True)
+    pair_key, f_pair = _unique_inverse(f_item * len(info.length) + f_feat)
     p_item, p_feat = pair_key // len(info.length), pair_key % len(info.length)
     p_len = info.length[p_feat]
     max_len = int(p_len.max()) if len(p_len) else 0
@@ -381,7 +396,9 @@ def _explain_block(clf, info: _FeatureInfo, X, rows, norms, originals, limit: in
     char_item = np.repeat(np.arange(n_items), item_len + 1)[: len(low_cps)]
     # positions of the characters that begin some wanted feature, by (review, character, position)
     pos_bits = max(len(low_cps).bit_length(), len(pair_key).bit_length(), 1)
-    at = np.flatnonzero(np.isin(low_cps, p_chars[:, 0])) if len(pair_key) else np.zeros(0, dtype=np.int64)
+    wanted_first = np.zeros(int(max(low_cps.max(initial=0), p_chars[:, 0].max(initial=0))) + 1, dtype=bool)
+    wanted_first[p_chars[:, 0]] = len(pair_key) > 0
+    at = np.flatnonzero(wanted_first[low_cps])
     sorted_key = np.sort((((char_item[at] << _SHIFT) | low_cps[at]) << pos_bits) | at)
     # the wanted (review, first character) pairs, sorted the same way, found by one merge
     p_end = item_start[p_item] + item_len[p_item]
