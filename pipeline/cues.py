@@ -298,7 +298,17 @@ def _item_prefixes(op, av, k: int) -> set[tuple]:
     raise _Unsupported(str(op))
 
 
+_MEMO: dict[tuple[int, int], set[tuple]] = {}  # during one build: parts repeat (the number class)
+
+
 def _seq_prefixes(items, k: int) -> set[tuple]:
+    key = (id(items), k)
+    if key not in _MEMO:
+        _MEMO[key] = _seq_prefixes_of(items, k)
+    return _MEMO[key]
+
+
+def _seq_prefixes_of(items, k: int) -> set[tuple]:
     out = {()}
     for op, av in items:
         nxt = set()
@@ -313,8 +323,8 @@ def _seq_prefixes(items, k: int) -> set[tuple]:
 
 def _wild_chars() -> np.ndarray:
     """Non-ASCII characters that ``re.I`` matches to an ASCII letter (İ ı ſ K): a candidate
-    wherever they occur."""
-    every = "".join(map(chr, range(0x80, _MAX_CODE)))
+    wherever they occur. (All in the BMP: no supplementary character folds to ASCII.)"""
+    every = "".join(map(chr, range(0x80, 0x10000)))
     return np.asarray([m.start() + 0x80 for m in re.finditer("(?i)[a-z]", every)], dtype=np.int64)
 
 
@@ -323,11 +333,13 @@ class _CueScanner:
 
     def __init__(self) -> None:
         tuples: dict[int, set[tuple]] = {}
+        parsed_all = [_parser.parse(cue.pattern, re.I) for cue in CUES]  # alive while _MEMO holds their ids
+        _MEMO.clear()
         for i, cue in enumerate(CUES):
-            parsed = _parser.parse(cue.pattern, re.I)
+            parsed = parsed_all[i]
             if parsed.getwidth()[0] == 0:
                 raise _Unsupported("a cue that can match empty text")
-            found = _seq_prefixes(list(parsed), _PREFIX)
+            found = _seq_prefixes(parsed, _PREFIX)
             out = set()
             for t in found:
                 t = t + (_ANY,) * (_PREFIX - len(t))
@@ -340,6 +352,7 @@ class _CueScanner:
                             for ch in t]
                 out.update(itertools.product(*variants))
             tuples[i] = out
+        _MEMO.clear()
         lead = sorted({t[0] for ts in tuples.values() for t in ts})
         self.lead_id = np.full(_MAX_CODE, -1, dtype=np.int32)
         self.lead_id[[ord(c) for c in lead]] = np.arange(len(lead), dtype=np.int32)

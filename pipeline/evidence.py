@@ -203,8 +203,9 @@ def _feature_info(names: np.ndarray) -> _FeatureInfo:
 @lru_cache(maxsize=None)
 def _clause_chars() -> np.ndarray:
     """``table[code point]``: the character belongs to a clause (matches ``_CLAUSE``'s class)."""
-    table = np.zeros(_MAX_CODE, dtype=bool)
-    every = "".join(map(chr, range(_MAX_CODE)))
+    table = np.ones(_MAX_CODE, dtype=bool)  # beyond the BMP: no separator, no whitespace
+    table[:0x10000] = False
+    every = "".join(map(chr, range(0x10000)))
     for m in _CLAUSE.finditer(every):
         table[m.start() : m.end()] = True
     return table
@@ -265,7 +266,8 @@ def _sums_are_numpys() -> tuple[bool, bool]:
     W[rng.random(4000) < 0.4] = 0.0
     starts = rng.integers(0, 3000, 600)
     lens = rng.integers(1, 300, 600)
-    pairwise = all(_pairwise_sums(W, starts, lens)[i] == W[starts[i] : starts[i] + lens[i]].sum() for i in range(600))
+    sums = _pairwise_sums(W, starts, lens)
+    pairwise = all(sums[i] == W[starts[i] : starts[i] + lens[i]].sum() for i in range(600))
     seg = W[100:400]
     conv = np.convolve(seg, np.ones(MAX_QUOTE), mode="valid")
     windows = bool(np.array_equal(_window_sums(W, 100 + np.arange(len(conv))), conv))

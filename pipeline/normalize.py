@@ -159,7 +159,7 @@ def _changing_chars() -> np.ndarray:
     space, ``&`` and ``<`` (HTML), traditional-only characters (OpenCC). (``.`` before an ASCII
     letter or digit, ``http``, variant phrases, double spaces and runs are found separately.)"""
     table = np.zeros(_MAX_CODE, dtype=bool)
-    every = "".join(map(chr, range(_MAX_CODE)))
+    every = "".join(map(chr, range(0x10000)))  # all of these characters are in the BMP
     for rx in (_INVISIBLE, _CONTROL, re.compile(r"[^\S ]"), _traditional_only()):
         for m in rx.finditer(every):
             table[m.start() : m.end()] = True
@@ -173,8 +173,8 @@ def _nfkc_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     code point (1 for the others), where its characters start in the third array.
     ``NFKC(mapped) == NFKC(t)`` for any text ``t`` mapped character by character: NFKC begins
     with the compatibility decomposition, which is the same for a character and its NFKC form."""
-    length = np.ones(_MAX_CODE, dtype=np.int64)
-    start = np.full(_MAX_CODE, -1, dtype=np.int64)
+    length = np.ones(_MAX_CODE, dtype=np.int8)
+    start = np.full(_MAX_CODE, -1, dtype=np.int32)
     chars: list[str] = []
     at = 0
     for cp in range(0x10000):
@@ -207,8 +207,8 @@ def _nfkc_many(prefixes: list[str]) -> list[str]:
         return [unicodedata.normalize("NFKC", t) for t in prefixes]
     length, start, flat = _nfkc_table()
     cps = _code_points(joined)
-    lens = length[cps]
-    mapped = start[cps]
+    lens = length[cps].astype(np.int64)
+    mapped = start[cps].astype(np.int64)
     if (lens == 1).all():
         out = np.where(mapped >= 0, flat[np.maximum(mapped, 0)], cps)
     else:

@@ -315,3 +315,18 @@ def test_normalize_many_equals_normalize(raw_reviews):
         assert normalize_many(texts) == [normalize(t) for t in texts]
     frame = pd.DataFrame({"id": [1, 2], "text": ["ＡＢＣ！！！！", "東西壞了"]})
     assert normalize_many(frame) == [normalize("ＡＢＣ！！！！"), normalize("東西壞了")]
+
+
+def test_tables_limited_to_the_bmp_are_complete():
+    """The lookup tables scan only the BMP for speed: nothing beyond it matters to them."""
+    import re
+
+    from pipeline.cues import _wild_chars
+    from pipeline.evidence import _CLAUSE
+    from pipeline.normalize import _CONTROL, _INVISIBLE, _traditional_only
+
+    beyond = "".join(map(chr, range(0x10000, 0x110000)))
+    for rx in (_INVISIBLE, _CONTROL, re.compile(r"[^\S ]"), _traditional_only(), re.compile("(?i)[a-z]")):
+        assert rx.search(beyond) is None
+    assert _CLAUSE.fullmatch(beyond) is not None
+    assert sorted(map(int, _wild_chars())) == [0x130, 0x131, 0x17F, 0x212A]
