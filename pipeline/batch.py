@@ -269,6 +269,66 @@ class Collector:
 
 
 def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray, minimum: int = CAMPAIGN_MIN) -> tuple[np.ndarray, np.ndarray]:
+    """``(cluster_id, authors)`` per row: the clusters of :func:`_campaigns_reference`, computed
+    with whole-array operations. In every band each eligible row is linked to the first eligible
+    row with the same band (when their signatures agree on ≥ AGREEMENT of their places); a
+    cluster is a connected component of those links (scipy), named by its smallest row, numbered
+    in that order and kept when it has ≥ ``minimum`` rows and distinct authors."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(sig)
+    width = SIG_SIZE // BANDS
+    cluster_id = np.full(n, -1, dtype=np.int64)
+    authors = np.zeros(n, dtype=np.int64)
+    rows = np.flatnonzero(eligible)
+    m = len(rows)
+    if width > 2:  # bands wider than one 64-bit key: the reference
+        return _campaigns_reference(sig, eligible, buyer, minimum)
+    if not m:
+        return cluster_id, authors
+    need = int(np.ceil(AGREEMENT * SIG_SIZE))
+    S = sig[rows].astype(np.uint64)
+    src, dst = [], []
+    for b in range(BANDS):
+        key = S[:, b * width]
+        if width == 2:
+            key = (key << np.uint64(32)) | S[:, b * width + 1]
+        codes, _ = pd.factorize(key)  # numbered in order of first appearance
+        is_first = codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
+        first = np.flatnonzero(is_first)[codes]  # the first row (position in rows) of each bucket
+        i = np.flatnonzero(first != np.arange(m))
+        j = first[i]
+        agree = np.count_nonzero(sig[rows[i]] == sig[rows[j]], axis=1) >= need
+        src.append(i[agree])
+        dst.append(j[agree])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_array((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
+    _, label = connected_components(graph, directed=False)
+    size = np.bincount(label)
+    big = size[label] >= minimum
+    if not big.any():
+        return cluster_id, authors
+    root = np.full(len(size), m, dtype=np.int64)
+    np.minimum.at(root, label, np.arange(m))  # the smallest row of each component
+    # distinct authors per component: known buyers once each, unknown/masked rows each
+    who = buyer[rows]
+    known = big & (who >= 0)
+    pair = np.sort((label[known].astype(np.int64) << 32) | who[known].astype(np.int64))
+    distinct = np.concatenate([[True], pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, dtype=bool)
+    n_who = np.bincount(pair[distinct] >> 32, minlength=len(size)) + np.bincount(label[big & (who < 0)], minlength=len(size))
+    keep = (size >= minimum) & (n_who >= minimum)
+    order = np.flatnonzero(keep)[np.argsort(root[keep], kind="stable")]
+    number = np.zeros(len(size), dtype=np.int64)
+    number[order] = np.arange(1, len(order) + 1)
+    member = keep[label]
+    cluster_id[rows[member]] = number[label[member]]
+    authors[rows[member]] = n_who[label[member]]
+    return cluster_id, authors
+
+
+def _campaigns_reference(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray, minimum: int = CAMPAIGN_MIN) -> tuple[np.ndarray, np.ndarray]:
+    """Campaign clusters row by row (union-find): the reference :func:`_campaigns` must equal."""
     n = len(sig)
     parent = np.arange(n)
 

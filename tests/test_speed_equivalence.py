@@ -330,3 +330,28 @@ def test_tables_limited_to_the_bmp_are_complete():
         assert rx.search(beyond) is None
     assert _CLAUSE.fullmatch(beyond) is not None
     assert sorted(map(int, _wild_chars())) == [0x130, 0x131, 0x17F, 0x212A]
+
+
+def test_campaigns_equal_reference(norm_reviews):
+    from pipeline import batch
+
+    rng = np.random.default_rng(0)
+    for _ in range(150):  # random signatures with planted near-duplicates, buyers known and not
+        n = int(rng.integers(0, 300))
+        base = rng.integers(0, 2**32, (max(n // 5, 1), batch.SIG_SIZE), dtype=np.uint64).astype(np.uint32)
+        sig = base[rng.integers(0, len(base), n)].copy()
+        flip = rng.random((n, batch.SIG_SIZE)) < rng.choice([0.0, 0.2, 0.5])
+        sig[flip] = rng.integers(0, 50, int(flip.sum()))
+        eligible = rng.random(n) < rng.choice([0.5, 1.0])
+        buyer = rng.integers(-1, max(n // int(rng.choice([1, 3, 10])), 1), n)
+        for minimum in (1, 2, 3, 5):
+            got, want = batch._campaigns(sig, eligible, buyer, minimum), batch._campaigns_reference(sig, eligible, buyer, minimum)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+    texts = norm_reviews + ["这家店是骗子，大家千万别买，去隔壁那家买正品！！"] * 7 + ["这家店是骗子，大家千万别买，去隔壁那家买正品"] * 3
+    sig, eligible = batch.signatures(texts)
+    buyer = rng.integers(-1, 500, len(texts))
+    got, want = batch._campaigns(sig, eligible, buyer), batch._campaigns_reference(sig, eligible, buyer)
+    assert got[0].max() >= 1
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
