@@ -9,7 +9,10 @@ stage's own:
 * ``segment``   — segmentation alone (on normalised texts), for the default backend and jieba;
 * ``score``     — ``score_file`` end to end (read, normalise, segment, features, model, batch
                   signals, write), with 1 process and with ``--jobs`` processes;
-* ``load``      — loading the model.
+* ``load``      — loading the model;
+* ``spark``     — with ``--spark``: ``score_file_spark`` on a ``local[JOBS]`` Spark (session start,
+                  staging, the Spark job, writing), peak memory summed over the driver, the JVM
+                  and the Python workers (sampled every 0.2 s).
 
 It prints a table, writes ``bench/results.json`` and ``bench/results.md``, and logs the figures
 to the MLflow experiment ``reviewcause-bench``.
@@ -111,6 +114,8 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
         seconds = time.perf_counter() - t0
         rows = summary["rows"]
         path.with_suffix(".pred.csv").unlink()
+    elif name == "spark":
+        return spark_stage(path, model, jobs, backend, size)
     elif name == "load":
         from pipeline.persist import load_predictor as load_model
 
@@ -127,12 +132,54 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
             "peak_rss_mb": me, "peak_rss_worker_mb": kids, "jobs": jobs, "backend": backend}
 
 
+def spark_stage(path: Path, model: Path, jobs: int, backend: str, size: int) -> dict:
+    """``score_file_spark`` on local[jobs], with the peak memory of the whole process tree."""
+    import threading
+
+    import psutil
+
+    from pipeline.spark import _ROUNDS, score_file_spark
+
+    peak, done = [0], threading.Event()
+
+    def sample():
+        me = psutil.Process()
+        while not done.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], total)
+            done.wait(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    timings: dict = {}
+    t0 = time.perf_counter()
+    summary = score_file_spark(path, path.with_suffix(".spark.csv"), model_path=model, master=f"local[{jobs}]",
+                               timings=timings)
+    seconds = time.perf_counter() - t0
+    done.set()
+    thread.join()
+    path.with_suffix(".spark.csv").unlink()
+    rows = summary["rows"]
+    work = seconds - timings.get("session_s", 0)
+    return {"stage": "spark", "rows": rows, "seconds": round(seconds, 3), "reviews_per_s": round(rows / seconds),
+            "reviews_per_s_without_start": round(rows / work), "mb_per_s": round(size / 1e6 / seconds, 2),
+            "peak_rss_mb": round(peak[0] / 2**20, 1), "peak_rss_worker_mb": 0.0, "jobs": jobs, "backend": backend,
+            "spark": timings | {"components_rounds": _ROUNDS["last"]}}
+
+
 def run_stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
     out = subprocess.run(
         [sys.executable, str(Path(__file__)), "--stage", name, "--input", str(path), "--model", str(model),
          "--jobs", str(jobs), "--backend", backend],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )
+    if out.returncode:
+        raise SystemExit(f"bench stage {name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -147,6 +194,8 @@ def main() -> int:
     p.add_argument("--stage", help=argparse.SUPPRESS)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.add_argument("--no-mlflow", action="store_true", help="do not log the figures to MLflow")
+    p.add_argument("--spark", action="store_true", help="add reviewcause score --engine spark on local[JOBS] (needs PySpark and Java)")
+    p.add_argument("--only-spark", action="store_true", help="run the Spark rows alone (with --spark)")
     args = p.parse_args()
     if args.stage:
         print(json.dumps(stage(args.stage, Path(args.input), Path(args.model), args.jobs, args.backend)))
@@ -166,6 +215,8 @@ def main() -> int:
                 ("segment", 1, "jieba"), ("score", 1, args.backend), ("score", args.jobs, args.backend)]
         if n == args.sizes[0]:
             plan.append(("load", 1, args.backend))
+        if args.spark:
+            plan = [p for p in plan if not args.only_spark] + [("spark", args.jobs, args.backend)]
         for name, jobs, backend in plan:
             if name == "segment" and backend == "jieba" and n > 100_000:
                 continue  # the reference backend is slow; 100k rows tell its speed
@@ -175,9 +226,10 @@ def main() -> int:
                   f"{r['mb_per_s'] or '':>6} MB/s  RSS {r['peak_rss_mb']:.0f} MB (workers {r['peak_rss_worker_mb']:.0f} MB)",
                   flush=True)
     summary = summarise(results, args)
-    out_json = HERE / "results.json"
+    name = "results-spark" if args.only_spark else "results"  # the Spark rows alone keep the full table
+    out_json = HERE / f"{name}.json"
     out_json.write_text(json.dumps({"machine": machine(), "results": results, "summary": summary}, indent=1), encoding="utf-8")
-    (HERE / "results.md").write_text(markdown(results, summary), encoding="utf-8")
+    (HERE / f"{name}.md").write_text(markdown(results, summary), encoding="utf-8")
     print(json.dumps(summary, indent=1))
     if not args.no_mlflow:
         log_mlflow(results, summary, args)
@@ -193,6 +245,14 @@ def summarise(results: list[dict], args) -> dict:
     out = {}
     for n in args.sizes:
         get = {(r["stage"], r["jobs"], r["backend"]): r for r in results if r["n"] == n}
+        sp = get.get(("spark", args.jobs, args.backend))
+        if sp:
+            out[f"spark_{n}"] = {"spark_local_per_s": sp["reviews_per_s"],
+                                 "spark_local_per_s_without_session_start": sp["reviews_per_s_without_start"],
+                                 "spark_per_core_per_s": round(sp["reviews_per_s_without_start"] / args.jobs),
+                                 "peak_rss_mb": sp["peak_rss_mb"], **sp["spark"]}
+        if ("segment", 1, args.backend) not in get:
+            continue
         seg = get[("segment", 1, args.backend)]["reviews_per_s"]
         e1 = get[("score", 1, args.backend)]["reviews_per_s"]
         ej = get[("score", args.jobs, args.backend)]
@@ -238,8 +298,9 @@ def log_mlflow(results: list[dict], summary: dict, args) -> None:
                 mlflow.log_metrics({f"{k}_n{n}": float(v) for k, v in s.items() if v is not None})
         if "model_load_s" in summary:
             mlflow.log_metric("model_load_s", summary["model_load_s"])
-        mlflow.log_artifact(str(HERE / "results.md"))
-        mlflow.log_artifact(str(HERE / "results.json"))
+        name = "results-spark" if args.only_spark else "results"
+        mlflow.log_artifact(str(HERE / f"{name}.md"))
+        mlflow.log_artifact(str(HERE / f"{name}.json"))
 
 
 if __name__ == "__main__":

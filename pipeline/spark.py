@@ -434,6 +434,9 @@ def _components(edges, workdir: Path, max_rounds: int = 200):
 
     e = edges.select(F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b")).where(F.col("a") != F.col("b"))
     e = saved(e.distinct(), "edges-0")
+    _ROUNDS["last"] = 0
+    if not e.limit(1).count():
+        return e.select(F.col("b").alias("v"), F.col("a").alias("label"))
     for round_ in range(1, max_rounds + 1):
         # large star: every neighbour larger than u is linked to the smallest of u's closed neighbourhood
         nb = both_ways(e)
@@ -451,8 +454,9 @@ def _components(edges, workdir: Path, max_rounds: int = 200):
         _ROUNDS["last"] = round_
         # done when the edges are stars: no vertex is linked twice as the larger end, and no
         # centre (a smaller end) is the larger end of another edge
-        leaves = e.groupBy("b").agg(F.count("*").alias("n"))
-        if not leaves.where("n > 1").limit(1).count() and not e.join(e.select(F.col("b").alias("a")).distinct(), "a").limit(1).count():
+        twice = e.groupBy("b").agg(F.count("*").alias("n")).where("n > 1").select("b")
+        centre_linked = e.join(e.select(F.col("b").alias("a")).distinct(), "a").select("b")
+        if not twice.unionByName(centre_linked).limit(1).count():
             return e.select(F.col("b").alias("v"), F.col("a").alias("label"))
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
 
