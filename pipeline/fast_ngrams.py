@@ -33,6 +33,7 @@ from itertools import repeat
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 SEP = "\x00"
 _MAX_CODE = 0x110000
@@ -228,3 +229,27 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
     if not rows_out:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(rows_out), np.concatenate(cols_out)
+
+
+def counts_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], dtype) -> sp.csr_array:
+    """The CSR count matrix of the (row, column) occurrences, indices sorted, duplicates summed —
+    what ``coo_array(...).tocsr()`` + ``sum_duplicates()`` gives — by one ``np.sort`` of packed
+    keys."""
+    n_rows, n_cols = shape
+    col_bits = max(int(n_cols - 1).bit_length(), 1)
+    if not len(rows) or int(n_rows).bit_length() + col_bits > 62:
+        X = sp.coo_array((np.ones(len(rows), dtype=dtype), (rows, cols)), shape=shape).tocsr()
+        X.sum_duplicates()
+        return X
+    key = np.sort((rows << col_bits) | cols)
+    new = np.concatenate([[True], key[1:] != key[:-1]])
+    at = np.flatnonzero(new)
+    counts = np.diff(np.append(at, len(key))).astype(dtype)
+    unique = key[at]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(unique >> col_bits, minlength=n_rows), out=indptr[1:])
+    index_type = np.int32 if max(n_cols, len(unique)) < 2**31 else np.int64
+    X = sp.csr_array((counts, (unique & ((1 << col_bits) - 1)).astype(index_type), indptr.astype(index_type)), shape=shape)
+    X.has_sorted_indices = True
+    X.has_canonical_format = True
+    return X

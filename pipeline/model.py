@@ -132,16 +132,12 @@ class TfidfFeatures(TfidfVectorizer):
 
     def transform(self, raw_documents):
         check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
-        from pipeline.fast_ngrams import feature_ids, tables_for
+        from pipeline.fast_ngrams import counts_matrix, feature_ids, tables_for
 
         docs = raw_documents if isinstance(raw_documents, list) else list(raw_documents)
         # the features of analyze() as column ids for the whole chunk, without their strings
         rows, cols = feature_ids(docs, tables_for(self), self.build_analyzer())
-        X = sp.coo_array(
-            (np.ones(len(rows), dtype=self.dtype), (rows, cols)),
-            shape=(len(docs), len(self.vocabulary_)),
-        ).tocsr()
-        X.sum_duplicates()
+        X = counts_matrix(rows, cols, (len(docs), len(self.vocabulary_)), self.dtype)
         return self._tfidf.transform(X, copy=False)
 
 
