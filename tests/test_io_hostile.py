@@ -694,8 +694,10 @@ def test_make_score_with_spaces_and_brackets_in_the_name(tmp_path, tiny_model_pa
     src.write_bytes(basic())
     out = tmp_path / "预测 结果 (1).csv"
     dry = subprocess.run([*MAKE, "-n", "score", f"IN={src}", f"OUT={out}"], cwd=REPO, capture_output=True, text=True, check=True)
-    line = dry.stdout.strip()
-    assert "\n" not in line and " -m pipeline score " in line
+    lines = dry.stdout.strip().splitlines()
+    assert lines[0].endswith(" -m pipeline ensure-model")  # the model is checked first
+    line = lines[-1]
+    assert len(lines) == 2 and " -m pipeline score " in line
     run = subprocess.run(["bash", "-c", f"{line} -q --model '{tiny_model_path}'"], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert [r[:2] for r in read_csv_out(out)[1]] == ROWS
