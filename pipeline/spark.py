@@ -121,9 +121,40 @@ def unavailable() -> str | None:
     return None
 
 
-def session(master: str | None = None, conf: dict[str, str] | None = None):
+#: where the JVM's own stderr goes when the session is started quietly (the CLI)
+JVM_LOG = Path(tempfile.gettempdir()) / "reviewcause-spark.log"
+
+
+@contextmanager
+def _stderr_to(path: Path | None):
+    """Run the block with file descriptor 2 on ``path`` (appended; restarted past 16 MB): the JVM
+    started in it, and the Python workers it forks, keep writing there, not on the terminal."""
+    if path is None:
+        yield
+        return
+    try:
+        if path.exists() and path.stat().st_size > 16 << 20:
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+
+
+def session(master: str | None = None, conf: dict[str, str] | None = None, quiet: bool = False):
     """A SparkSession (``master`` default: $SPARK_MASTER, else ``local[*]``) whose Python
-    workers run this interpreter; an already running session is reused as it is."""
+    workers run this interpreter; an already running session is reused as it is.
+    ``quiet``: the JVM's stderr (start-up banners, log lines) goes to :data:`JVM_LOG`."""
     check_available()
     import warnings
 
@@ -143,12 +174,15 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
     settings["spark.driver.extraJavaOptions"] = " ".join(x for x in (settings.get("spark.driver.extraJavaOptions"), quiet) if x)
     for k, v in settings.items():
         builder = builder.config(k, v)
+    log = JVM_LOG if quiet else None
     try:
-        spark = builder.getOrCreate()
+        with _stderr_to(log):
+            spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"; its log: {log}" if log else ""
         raise InputError(f"--engine spark: Spark did not start with master {master!r} ({first[:200]}); "
-                         f"check the Java runtime ({INSTALL_JAVA}) and --master") from None
+                         f"check the Java runtime ({INSTALL_JAVA}) and --master{where}") from None
     spark.sparkContext.setLogLevel("ERROR")
     if "spark.sql.shuffle.partitions" not in (conf or {}):
         spark.conf.set("spark.sql.shuffle.partitions", str(max(2, 2 * spark.sparkContext.defaultParallelism)))
@@ -578,10 +612,14 @@ def score_file_spark(src, dst, model_path=None, encoding=None, overrides=None, b
     predictor = load_predictor(model_path or DEFAULT_MODEL)
     predictor.set_params(batch=batch)
     t = timings if timings is not None else {}
+    if spark is None:  # a session this process already runs is used as it is, and left running
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
     own = spark is None
     clock = time.perf_counter()
     if own:
-        spark = session(master, conf)
+        spark = session(master, conf, quiet=True)
     t["session_s"] = round(time.perf_counter() - clock, 2)
     try:
         with _stage_dir() as stage:

@@ -95,6 +95,16 @@ def test_sample_equals_local_scorer(spark, tiny_model_path, tmp_path):
     assert summary["rows"] == len(_rows(local)) - 1
 
 
+def test_cli_engine_spark_without_batch_signals(spark, tiny_model_path, tmp_path, capsys):
+    local, remote = tmp_path / "local.csv", tmp_path / "spark.csv"
+    score_file(SAMPLE, local, model_path=tiny_model_path, batch=False)
+    status = main(["score", str(SAMPLE), "-o", str(remote), "--engine", "spark", "--master", "local[2]", "--no-batch",
+                   "--model", str(tiny_model_path)])
+    assert status == 0 and f"→ {remote}" in capsys.readouterr().err
+    assert local.read_bytes() == remote.read_bytes()
+    assert spark.sparkContext._jsc is not None  # the running session was used, not stopped
+
+
 def test_parquet_in_and_out(spark, tiny_model_path, tmp_path):
     local = tmp_path / "local.csv"
     score_file(SAMPLE, local, model_path=tiny_model_path)
