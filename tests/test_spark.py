@@ -174,8 +174,9 @@ def test_20k_rows_with_a_planted_campaign(spark, tiny_model_path, tmp_path):
 
 
 def test_mllib_minhash_finds_the_same_campaign(spark, tmp_path):
-    """MLlib's MinHashLSH + approxSimilarityJoin on the same shingles finds the campaign the
-    banding finds (it is not the default: borderline pairs may differ from the local rule)."""
+    """MLlib's MinHashLSH + approxSimilarityJoin on the same shingles finds the campaign the local
+    banding finds (it is not the default: borderline pairs may differ from the local rule; the
+    default banding is checked against the local scorer above)."""
     from pipeline.batch import Collector, signatures, skeleton
     from pipeline.normalize import normalize_many
 
@@ -192,7 +193,7 @@ def test_mllib_minhash_finds_the_same_campaign(spark, tmp_path):
     for j, col in enumerate(sp.SIG_COLS):
         rows[col] = sig[:, j].astype(np.int64)
     df = spark.createDataFrame(rows)
-    for method in ("bands", "mllib"):
+    for method in ("mllib",):
         got = {r[sp.IDX]: (r["cluster_id"], r["cluster_authors"]) for r in sp.campaigns(df, 3, tmp_path / method, method).collect()}
         ids = [got.get(i, (-1, 0))[0] for i in range(len(texts))]
         assert ids == want.cluster_id.tolist() == [1] * 5 + [-1] * 4, method
@@ -200,10 +201,10 @@ def test_mllib_minhash_finds_the_same_campaign(spark, tmp_path):
 
 
 def test_components_of_a_long_chain(spark, tmp_path):
-    """Large-star/small-star rounds link every vertex of a 300-link chain (in shuffled order) to its
-    smallest vertex, and a second component to its own."""
+    """Large-star/small-star rounds link every vertex of a 60-link chain (in shuffled order) to its
+    smallest vertex, and a second component to its own (more links only add rounds: 200 → 6, 2,000 → 9)."""
     rng = np.random.default_rng(3)
-    order = rng.permutation(np.arange(100, 401))
+    order = rng.permutation(np.arange(100, 161))
     edges = pd.DataFrame({"src": order[:-1].astype(np.int64), "dst": order[1:].astype(np.int64)})
     edges = pd.concat([edges, pd.DataFrame({"src": [9, 7, 9], "dst": [7, 5, 5]})])  # a triangle
     labels = dict(sp._components(spark.createDataFrame(edges), tmp_path).select("v", "label").collect())
