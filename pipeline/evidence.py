@@ -119,10 +119,15 @@ def explain(model, names: np.ndarray, X, rows: list[tuple[int, np.ndarray]], nor
     X = X.tocsr()
     info = _feature_info(names)
     out: list[str] = [""] * len(rows)
-    for b0 in range(0, len(rows), _BLOCK):
-        b1 = min(b0 + _BLOCK, len(rows))
-        texts = _explain_block(clf, info, X, rows[b0:b1], norms[b0:b1], originals[b0:b1], spans, names)
-        out[b0:b1] = texts
+    # blocks of at most _BLOCK reviews and _BLOCK_ENTRIES (feature, cause) contributions
+    nnz = np.diff(X.indptr)
+    entries = np.cumsum([int(nnz[r]) * len(causes) for r, causes in rows]) if rows else np.zeros(0)
+    b0 = 0
+    while b0 < len(rows):
+        base = int(entries[b0 - 1]) if b0 else 0
+        b1 = min(b0 + _BLOCK, max(int(np.searchsorted(entries, base + _BLOCK_ENTRIES, "right")), b0 + 1))
+        out[b0:b1] = _explain_block(clf, info, X, rows[b0:b1], norms[b0:b1], originals[b0:b1], spans, names)
+        b0 = b1
     return out
 
 
@@ -172,6 +177,7 @@ def explain_reference(model, names: np.ndarray, X, rows: list[tuple[int, np.ndar
 # --- the vectorised path of explain() -----------------------------------------------------------
 
 _BLOCK = 4096  # reviews per block: bounds the transient arrays
+_BLOCK_ENTRIES = 1 << 20  # (feature, cause) contributions per block: long reviews hold thousands
 _MAX_CODE = 0x110000
 _SHIFT = 21  # code points fit in 21 bits
 

@@ -187,6 +187,7 @@ def test_explain_blocks_and_odd_texts(shipped, raw_reviews, monkeypatch):
                                  "差评差评差评！！！外套描述的根本不一样！！", "返我50块就改好评，不然一直差评"]
     args = _explain_args(shipped, texts)
     monkeypatch.setattr(evidence, "_BLOCK", 97)
+    monkeypatch.setattr(evidence, "_BLOCK_ENTRIES", 5000)
     assert evidence.explain(*args) == evidence.explain_reference(*args)
 
 
@@ -355,3 +356,36 @@ def test_campaigns_equal_reference(norm_reviews):
     assert got[0].max() >= 1
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+# --- chunk sizing ------------------------------------------------------------------------------------
+
+def test_chunks_bounded_by_rows_and_scored_characters():
+    from pipeline.run import bounded_chunks
+
+    texts = ["短评"] * 5 + ["长" * 3000] * 4 + ["", "中等长度的评价" * 10] + ["x" * 1999] * 3
+    frame = pd.DataFrame({"评价内容": texts, "id": range(len(texts))}, index=pd.RangeIndex(100, 100 + len(texts)))
+    parts = list(bounded_chunks(iter([frame, frame.iloc[:0]]), "评价内容", max_chars=4500))
+    assert pd.concat(parts[:-1]).equals(frame) and len(parts[-1]) == 0
+    for p in parts[:-1]:
+        scored = sum(min(len(t), 2000) + 1 for t in p["评价内容"])
+        assert scored <= 4500 or len(p) == 1
+    assert [p.index[0] for p in parts[:-1]] == sorted(p.index[0] for p in parts[:-1])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_scoring_output_independent_of_chunking(tmp_path, tiny_model_path, raw_reviews, jobs):
+    from pipeline.run import score_file
+
+    texts = raw_reviews[:700] + ["这家店是骗子，大家千万别买，去隔壁那家买正品！！"] * 4 + ["长评" * 1500] * 3
+    n = len(texts)
+    rng = np.random.default_rng(4)
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"评价内容": texts, "评分": rng.choice(["1", "3", "5", ""], n), "买家昵称": [f"b{i % 300}" for i in range(n)],
+                  "商品名称": [f"i{i % 7}" for i in range(n)]}).to_csv(src, index=False)
+    outs = []
+    for chunksize, chars in ((20_000, 10**9), (20_000, 2_000), (97, 10**9)):
+        dst = tmp_path / f"out_{chunksize}_{chars}.csv"
+        score_file(src, dst, model_path=tiny_model_path, jobs=jobs, chunksize=chunksize, chunk_chars=chars)
+        outs.append(dst.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
