@@ -16,6 +16,7 @@ import pickle
 import signal
 import tempfile
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,23 @@ def _raise_interrupt(signum, frame):
     raise Interrupted(signum)
 
 
+_FOUR: list[np.ndarray] = []
+
+
+def four_decimals(x: np.ndarray) -> list[str]:
+    """``["%.4f" % v for v in x]``: a value that is exactly some k/10000 in [0, 1] (the rounded
+    probabilities) is looked up among the 10,001 strings; any other value is formatted."""
+    if not _FOUR:
+        _FOUR.append(np.asarray(["%.4f" % (k / 10000) for k in range(10001)], dtype=object))
+    k = np.rint(x * 10000)
+    with np.errstate(invalid="ignore"):
+        ok = (k >= 0) & (k <= 10000) & (k / 10000 == x) & ~np.signbit(x)
+    out = _FOUR[0][np.where(ok, k, 0).astype(np.int64)]
+    for i in np.flatnonzero(~ok):
+        out[i] = "%.4f" % x[i]
+    return out.tolist()
+
+
 def format_rows(out: pd.DataFrame) -> list[list[str]]:
     """Prediction cells as text: probabilities with four decimals, flags as true/false."""
     cols = []
@@ -48,7 +66,7 @@ def format_rows(out: pd.DataFrame) -> list[list[str]]:
         if c == "suspected_malicious":
             cols.append(np.where(v.to_numpy(dtype=bool), "true", "false").tolist())
         elif v.dtype.kind == "f":
-            cols.append(np.char.mod("%.4f", v.to_numpy(dtype=float)).tolist())
+            cols.append(four_decimals(v.to_numpy(dtype=float)))
         else:
             cols.append(v.astype(str).tolist())
     return [list(r) for r in zip(*cols)]
@@ -90,9 +108,67 @@ def _init_worker(predictor: Predictor, backend: str) -> None:
     _worker["predictor"] = predictor
 
 
-def _score_chunk(payload) -> Scored:
-    frame, offset, with_signatures = payload
-    return _worker["predictor"].score_chunk(frame, with_signatures=with_signatures, offset=offset)
+@dataclass
+class _Keys:
+    """What the main process needs of a chunk scored and staged by a worker: the collector's
+    per-row keys and the primary causes (for the counts)."""
+
+    n: int
+    sig: np.ndarray | None
+    eligible: np.ndarray | None
+    buyers: list | None
+    items: list | None
+    dates: list | None
+    ratings: np.ndarray
+    primary: np.ndarray
+
+
+def _stage_error(where, exc: OSError) -> InputError:
+    return InputError(f"{where}: cannot stage scored rows ({exc.strerror or exc}); free space there or set TMPDIR")
+
+
+def _score_and_stage(payload) -> _Keys:
+    """Worker: score a chunk and stage it on disk itself (batch signals on): only the compact
+    keys travel back to the main process."""
+    frame, offset, path = payload
+    s = _worker["predictor"].score_chunk(frame, with_signatures=True, offset=offset)
+    keys = _Keys(len(s), s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings, s.primary)
+    s.sig = s.eligible = None
+    try:
+        with open(path, "wb") as fh:
+            pickle.dump(s, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as exc:
+        raise _stage_error(Path(path).parent, exc) from None
+    return keys
+
+
+def _finished_rows(predictor: Predictor, s: Scored, base: list, signals=None, offset: int = 0):
+    """The output rows of a scored chunk (its input cells, then the prediction cells), its
+    count of suspected rows and its causes."""
+    frame = predictor.finish(s, signals, offset)
+    rows = [[*b, *p] for b, p in zip(base, format_rows(frame))]
+    return rows, int(frame["suspected_malicious"].sum()), frame["cause"]
+
+
+def _finish_staged(task):
+    """Worker: the output rows of a staged chunk, with its part of the batch signals."""
+    scored_path, base_path, part = task
+    with open(scored_path, "rb") as fh:
+        s = pickle.load(fh)
+    with open(base_path, "rb") as fh:
+        base = pickle.load(fh)
+    os.unlink(scored_path)
+    os.unlink(base_path)
+    return _finished_rows(_worker["predictor"], s, base, part, 0)
+
+
+def _score_and_finish(payload):
+    """Worker (no batch signals): score a chunk and return its prediction cells."""
+    frame, offset = payload
+    predictor = _worker["predictor"]
+    s = predictor.score_chunk(frame, with_signatures=False, offset=offset)
+    frame = predictor.finish(s)
+    return format_rows(frame), s.primary, int(frame["suspected_malicious"].sum()), frame["cause"]
 
 
 def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
@@ -180,52 +256,32 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     try:
         chunks = bounded_chunks(table.chunks(), roles.get("text"), chunk_chars)
         payloads = ((_role_frame(c, roles), int(c.index[0]) if len(c) else 0, c) for c in chunks)
-        if jobs > 1:
-            import multiprocessing as mp
-
-            _warm_up(predictor, batch)
-            pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
-            pairs = _ordered_window(pool, payloads, window=2 * jobs, with_signatures=batch)
-        else:
-            pairs = ((predictor.score_chunk(f, offset=o), c) for f, o, c in payloads)
         with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
                 tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
-            staged: list[Path] = []
-            collector = predictor.collector() if batch else None
 
-            def emit(base, frame):
-                rows = format_rows(frame)
-                summary["suspected"] += int(frame["suspected_malicious"].sum())
-                out.rows([[*b, *p] for b, p in zip(base, rows)])
-                out.summary(frame["cause"])
+            def base_of(chunk):
+                return chunk[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in range(len(chunk))]
 
-            for s, chunk in pairs:
-                base = chunk[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in range(len(chunk))]
-                if collector is None:
-                    emit(base, predictor.finish(s))
-                else:
-                    collector.add(s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings)
-                    s.sig = s.eligible = None
-                    staged.append(Path(stage) / f"{len(staged):06d}.pkl")
-                    try:
-                        with open(staged[-1], "wb") as fh:
-                            pickle.dump((base, s), fh, protocol=pickle.HIGHEST_PROTOCOL)
-                    except OSError as exc:
-                        raise InputError(f"{stage}: cannot stage scored rows ({exc.strerror or exc}); "
-                                         f"free space there or set TMPDIR") from None
-                for c in s.primary:
+            def write(rows, suspected, causes):
+                summary["suspected"] += suspected
+                out.rows(rows)
+                out.summary(causes)
+
+            def tally(primary, n):
+                for c in primary:
                     counts[c] = counts.get(c, 0) + 1
-                summary["rows"] += len(s)
+                summary["rows"] += n
                 if bar is not None:
-                    bar.update(len(s))
-            if collector is not None:
-                signals, offset = collector.finish(), 0
-                for path in staged:
-                    with open(path, "rb") as fh:
-                        base, s = pickle.load(fh)
-                    emit(base, predictor.finish(s, signals, offset))
-                    offset += len(s)
-                    path.unlink()
+                    bar.update(n)
+
+            if jobs > 1:
+                import multiprocessing as mp
+
+                _warm_up(predictor, batch)
+                pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
+                _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally)
+            else:
+                _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally)
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT) from None
     finally:
@@ -239,17 +295,87 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     return summary | {"counts": counts, "roles": roles, "encoding": table.encoding, "output": str(dst)}
 
 
-def _ordered_window(pool, payloads, window: int, with_signatures: bool):
-    """Score chunks on the pool with at most ``window`` in flight; yield results in input order."""
-    pending: deque = deque()
+def _stage(path: Path, obj) -> None:
+    try:
+        with open(path, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as exc:
+        raise _stage_error(path.parent, exc) from None
+
+
+def _score_here(payloads, predictor: Predictor, batch: bool, stage: Path, base_of, write, tally) -> None:
+    """One process: score each chunk; without batch signals write it at once, with them stage it
+    on disk until the whole file's signals are known, then finish and write the chunks in order."""
+    collector = predictor.collector() if batch else None
+    staged: list[Path] = []
     for frame, offset, chunk in payloads:
-        pending.append((pool.apply_async(_score_chunk, ((frame, offset, with_signatures),)), chunk))
-        if len(pending) >= window:
-            res, chunk = pending.popleft()
-            yield res.get(), chunk
-    while pending:
-        res, chunk = pending.popleft()
-        yield res.get(), chunk
+        s = predictor.score_chunk(frame, offset=offset)
+        if collector is None:
+            write(*_finished_rows(predictor, s, base_of(chunk)))
+        else:
+            collector.add(s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings)
+            s.sig = s.eligible = None
+            staged.append(stage / f"{len(staged):06d}.pkl")
+            _stage(staged[-1], (base_of(chunk), s))
+        tally(s.primary, len(s))
+    if collector is not None:
+        signals, offset = collector.finish(), 0
+        for path in staged:
+            with open(path, "rb") as fh:
+                base, s = pickle.load(fh)
+            write(*_finished_rows(predictor, s, base, signals, offset))
+            offset += len(s)
+            path.unlink()
+
+
+def _score_on_pool(pool, jobs: int, payloads, predictor: Predictor, batch: bool, stage: Path, base_of, write, tally) -> None:
+    """``jobs`` worker processes score the chunks and, with batch signals, stage them and later
+    finish them (output cells) too; the main process reads, collects the batch keys, computes the
+    signals and writes, in input order. The same calls as :func:`_score_here`, in other processes."""
+    window = 2 * jobs
+    if not batch:
+        pending: deque = deque()
+
+        def drain(keep: int):
+            while len(pending) > keep:
+                res, base = pending.popleft()
+                cells, primary, suspected, causes = res.get()
+                write([[*b, *p] for b, p in zip(base, cells)], suspected, causes)
+                tally(primary, len(cells))
+
+        for frame, offset, chunk in payloads:
+            pending.append((pool.apply_async(_score_and_finish, ((frame, offset),)), base_of(chunk)))
+            drain(window - 1)
+        drain(0)
+        return
+    collector = predictor.collector()
+    staged: list[tuple[Path, Path, int]] = []
+    pending = deque()
+
+    def collect(keep: int):
+        while len(pending) > keep:
+            res, paths = pending.popleft()
+            k = res.get()
+            collector.add(k.sig, k.eligible, k.buyers, k.items, k.dates, k.ratings)
+            staged.append((*paths, k.n))
+            tally(k.primary, k.n)
+
+    for frame, offset, chunk in payloads:
+        i = len(staged) + len(pending)
+        scored, based = stage / f"{i:06d}.scored.pkl", stage / f"{i:06d}.base.pkl"
+        pending.append((pool.apply_async(_score_and_stage, ((frame, offset, str(scored)),)), (scored, based)))
+        _stage(based, base_of(chunk))
+        collect(window - 1)
+    collect(0)
+    signals, offset = collector.finish(), 0
+    finishing: deque = deque()
+    for scored, based, n in staged:
+        finishing.append(pool.apply_async(_finish_staged, ((str(scored), str(based), signals.rows(offset, offset + n)),)))
+        offset += n
+        while len(finishing) >= window:
+            write(*finishing.popleft().get())
+    while finishing:
+        write(*finishing.popleft().get())
 
 
 def estimate_rows(path: Path) -> int | None:

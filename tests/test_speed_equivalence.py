@@ -389,3 +389,13 @@ def test_scoring_output_independent_of_chunking(tmp_path, tiny_model_path, raw_r
         score_file(src, dst, model_path=tiny_model_path, jobs=jobs, chunksize=chunksize, chunk_chars=chars)
         outs.append(dst.read_bytes())
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_four_decimals_as_printf():
+    from pipeline.run import four_decimals
+
+    rng = np.random.default_rng(9)
+    x = np.concatenate([np.round(rng.random(20000), 4), rng.random(2000), np.arange(10001) / 10000,
+                        [0.0, -0.0, 1.0, 1.00005, -0.00004, 0.99995, 2.5, -3.0, np.nan, np.inf, -np.inf, 1e-300, 0.00005]])
+    assert four_decimals(x) == ["%.4f" % v for v in x]
+    assert four_decimals(np.zeros(0)) == []
