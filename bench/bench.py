@@ -1,14 +1,22 @@
-"""Benchmark for ``make bench``: where scoring time goes, measured on this machine.
+"""Benchmark for ``make bench``: the figures of the speed issue, and where scoring time goes.
 
-For each size N (default 10k, 100k, 1M reviews sampled with replacement from
-``data/raw/online_shopping_neg.csv``) it runs, each in a fresh process so that peak RSS is the
-stage's own:
+**Issue 13 figures** (the headline): ``score_file`` end to end — read, normalise, segment,
+features, model, evidence, batch signals, write — with ``--jobs`` processes and batch signals on,
+at each size N (default 200k and 1M reviews sampled with replacement from
+``data/raw/online_shopping_neg.csv``), each run paired with the **reference segmenter** measured
+in the same bench: jieba (precise mode, HMM off) on one core, on 20,000 of the same normalised
+reviews, run just before. The machine is shared, so each pair is repeated (``--repeat``; 1M rows
+``--repeat-large``) and min / median are reported; the ratio is taken pair by pair. Peak RSS
+is read for the main process and the largest worker, for the 1M-review file and for a file of
+20,000 cells of 3,000 characters (``--long``).
+
+**Stages** (``--stages``, default on at the first size), each in a fresh process so that peak
+RSS is the stage's own:
 
 * ``io``        — read the CSV in chunks and write it back with the scorer's writer (the floor);
 * ``normalize`` — normalisation alone, on texts already in memory;
-* ``segment``   — segmentation alone (on normalised texts), for the default backend and jieba;
-* ``score``     — ``score_file`` end to end (read, normalise, segment, features, model, batch
-                  signals, write), with 1 process and with ``--jobs`` processes;
+* ``segment``   — segmentation alone (on normalised texts), default backend;
+* ``score``     — ``score_file`` end to end with 1 process (the ``--jobs`` run is the headline);
 * ``load``      — loading the model;
 * ``spark``     — with ``--spark``: ``score_file_spark`` on a ``local[JOBS]`` Spark (session start,
                   staging, the Spark job, writing), peak memory summed over the driver, the JVM
@@ -17,7 +25,7 @@ stage's own:
 It prints a table, writes ``bench/results.json`` and ``bench/results.md``, and logs the figures
 to the MLflow experiment ``reviewcause-bench``.
 
-    python bench/bench.py --sizes 10000 100000 1000000 --jobs 2
+    python bench/bench.py --sizes 200000 1000000 --jobs 2 --repeat 3
 """
 
 from __future__ import annotations
@@ -61,6 +69,33 @@ def make_input(n: int, path: Path) -> Path:
     return path
 
 
+def make_long_input(rows: int, chars: int, path: Path) -> Path:
+    """``rows`` cells of exactly ``chars`` characters: real reviews joined until long enough."""
+    import numpy as np
+    import pandas as pd
+
+    if path.exists():
+        return path
+    corpus = pd.read_csv(ROOT / "data" / "raw" / "online_shopping_neg.csv", dtype=str, keep_default_na=False)["text"].tolist()
+    rng = np.random.default_rng(rows * chars)
+    cells = []
+    for _ in range(rows):
+        parts, n = [], 0
+        while n < chars:
+            t = corpus[int(rng.integers(len(corpus)))]
+            parts.append(t)
+            n += len(t) + 1
+        cells.append("，".join(parts)[:chars])
+    tmp = path.with_suffix(".tmp")
+    pd.DataFrame({"id": [f"L{i:06d}" for i in range(rows)], "text": cells}).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+#: reviews the reference segmenter reads in each pairing (its speed, not the file's size, counts)
+JIEBA_ROWS = 20_000
+
+
 def _texts(path: Path) -> list[str]:
     import pandas as pd
 
@@ -72,7 +107,11 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
     from pipeline.segment import use_backend
 
     if name == "generate":
-        make_input(int(path.stem.rsplit("_", 1)[-1]), path)
+        if path.stem.startswith("long_"):
+            rows, chars = path.stem[len("long_"):].split("x")
+            make_long_input(int(rows), int(chars), path)
+        else:
+            make_input(int(path.stem.rsplit("_", 1)[-1]), path)
         return {"stage": name}
 
     use_backend(backend)
@@ -90,6 +129,18 @@ def stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> dict:
                 rows += len(chunk)
         seconds = time.perf_counter() - t0
         path.with_suffix(".io.csv").unlink()
+    elif name == "jieba_ref":  # the reference: jieba, precise mode, HMM off, one process
+        from pipeline.normalize import normalize_many
+        from pipeline.segment import segment_with
+
+        norm = normalize_many(_texts(path)[:JIEBA_ROWS])
+        rows = len(norm)
+        segment_with(norm[0], "jieba")  # build the dictionary before timing
+        t0 = time.perf_counter()
+        for t in norm:
+            segment_with(t, "jieba")
+        seconds = time.perf_counter() - t0
+        size = sum(len(t.encode("utf-8")) for t in norm)
     elif name in ("normalize", "segment"):
         from pipeline.normalize import normalize_many
         from pipeline.segment import segment
@@ -183,12 +234,23 @@ def run_stage(name: str, path: Path, model: Path, jobs: int, backend: str) -> di
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _show(r: dict) -> None:
+    print(f"{r['n']:>9} {r['stage']:9} jobs={r['jobs']} {r['backend']:6} {r['seconds']:>8.2f}s {r['reviews_per_s'] or '':>8} rev/s "
+          f"{r['mb_per_s'] or '':>6} MB/s  RSS {r['peak_rss_mb']:.0f} MB (workers {r['peak_rss_worker_mb']:.0f} MB)", flush=True)
+
+
 def main() -> int:
     from pipeline.segment import DEFAULT_BACKEND
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--sizes", nargs="+", type=int, default=[200_000, 1_000_000])
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3, help="pairs (jieba reference, end to end) per size up to 500k rows")
+    p.add_argument("--repeat-large", type=int, default=1, help="pairs per size above 500k rows")
+    p.add_argument("--long", nargs=2, type=int, default=[20_000, 3_000], metavar=("ROWS", "CHARS"),
+                   help="the long-cell shape: ROWS cells of CHARS characters (0 0: skip)")
+    p.add_argument("--stages", choices=("first", "all", "none"), default="first",
+                   help="the per-stage table (io, normalize, segment, 1 process, load): at the first size, every size or none")
     p.add_argument("--model", default=str(ROOT / "models" / "reviewcause.joblib"))
     p.add_argument("--backend", default=DEFAULT_BACKEND)
     p.add_argument("--stage", help=argparse.SUPPRESS)
@@ -206,25 +268,34 @@ def main() -> int:
     data_dir = ROOT / ".cache" / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for n in args.sizes:
+    for k, n in enumerate(args.sizes):
         path = data_dir / f"reviews_{n}.csv"
         # generated in a child process: ru_maxrss survives fork+exec on Linux, so every stage
         # started from a parent that had held the big frame would report the parent's peak
         run_stage("generate", path, model, 1, args.backend)
-        plan = [("io", 1, args.backend), ("normalize", 1, args.backend), ("segment", 1, args.backend),
-                ("segment", 1, "jieba"), ("score", 1, args.backend), ("score", args.jobs, args.backend)]
-        if n == args.sizes[0]:
-            plan.append(("load", 1, args.backend))
+        plan = []
+        if not args.only_spark:
+            # the headline: (reference segmenter, end to end with --jobs and batch signals) pairs
+            for _ in range(args.repeat if n <= 500_000 else args.repeat_large):
+                plan += [("jieba_ref", 1, "jieba"), ("score", args.jobs, args.backend)]
+            if args.stages == "all" or (args.stages == "first" and k == 0):
+                plan += [("io", 1, args.backend), ("normalize", 1, args.backend), ("segment", 1, args.backend),
+                         ("score", 1, args.backend)]
+                if k == 0:
+                    plan.append(("load", 1, args.backend))
         if args.spark:
-            plan = [p for p in plan if not args.only_spark] + [("spark", args.jobs, args.backend)]
+            plan.append(("spark", args.jobs, args.backend))
         for name, jobs, backend in plan:
-            if name == "segment" and backend == "jieba" and n > 100_000:
-                continue  # the reference backend is slow; 100k rows tell its speed
             r = run_stage(name, path, model, jobs, backend) | {"n": n}
             results.append(r)
-            print(f"{n:>9} {name:9} jobs={jobs} {backend:6} {r['seconds']:>8.2f}s {r['reviews_per_s'] or '':>8} rev/s "
-                  f"{r['mb_per_s'] or '':>6} MB/s  RSS {r['peak_rss_mb']:.0f} MB (workers {r['peak_rss_worker_mb']:.0f} MB)",
-                  flush=True)
+            _show(r)
+    rows, chars = args.long
+    if rows and chars and not args.only_spark:
+        path = data_dir / f"long_{rows}x{chars}.csv"
+        run_stage("generate", path, model, 1, args.backend)
+        r = run_stage("score", path, model, args.jobs, args.backend) | {"n": rows, "shape": f"{rows}x{chars}"}
+        results.append(r)
+        _show(r)
     summary = summarise(results, args)
     name = "results-spark" if args.only_spark else "results"  # the Spark rows alone keep the full table
     out_json = HERE / f"{name}.json"
@@ -241,27 +312,69 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
+def _spread(values: list[float]) -> dict:
+    import statistics
+
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3),
+            "runs": [round(v, 3) for v in values]}
+
+
+#: the issue's targets
+TARGET_RATIO = 2.5
+TARGET_RSS_MB = 1024
+
+
 def summarise(results: list[dict], args) -> dict:
-    out = {}
+    out: dict = {}
+    issue: dict = {}
     for n in args.sizes:
-        get = {(r["stage"], r["jobs"], r["backend"]): r for r in results if r["n"] == n}
-        sp = get.get(("spark", args.jobs, args.backend))
+        mine = [r for r in results if r["n"] == n and "shape" not in r]
+        sp = next((r for r in mine if r["stage"] == "spark"), None)
         if sp:
             out[f"spark_{n}"] = {"spark_local_per_s": sp["reviews_per_s"],
                                  "spark_local_per_s_without_session_start": sp["reviews_per_s_without_start"],
                                  "spark_per_core_per_s": round(sp["reviews_per_s_without_start"] / args.jobs),
                                  "peak_rss_mb": sp["peak_rss_mb"], **sp["spark"]}
-        if ("segment", 1, args.backend) not in get:
-            continue
-        seg = get[("segment", 1, args.backend)]["reviews_per_s"]
-        e1 = get[("score", 1, args.backend)]["reviews_per_s"]
-        ej = get[("score", args.jobs, args.backend)]
-        out[str(n)] = {
-            "segment_per_s": seg, "score_1_process_per_s": e1, f"score_{args.jobs}_processes_per_s": ej["reviews_per_s"],
-            "ratio_score_to_segment_1_process": round(e1 / seg, 3),
-            f"ratio_score_{args.jobs}_processes_to_segment_{args.jobs}_cores": round(ej["reviews_per_s"] / (seg * args.jobs), 3),
-            "peak_rss_mb": max(ej["peak_rss_mb"], ej["peak_rss_worker_mb"]),
-        }
+        # pairs: each end-to-end run with the reference run just before it
+        pairs, ref = [], None
+        for r in mine:
+            if r["stage"] == "jieba_ref":
+                ref = r
+            elif r["stage"] == "score" and r["jobs"] == args.jobs and ref is not None:
+                pairs.append((ref, r))
+                ref = None
+        if pairs:
+            e2e = [s["reviews_per_s"] for _, s in pairs]
+            jieba = [j["reviews_per_s"] for j, _ in pairs]
+            ratio = [s["reviews_per_s"] / j["reviews_per_s"] for j, s in pairs]
+            issue[str(n)] = {
+                f"score_{args.jobs}_processes_batch_on_per_s": _spread(e2e),
+                "jieba_reference_1_core_per_s": _spread(jieba),
+                "ratio": _spread(ratio),
+                "target_ratio": TARGET_RATIO,
+                "met": _spread(ratio)["median"] >= TARGET_RATIO,
+                "peak_rss_main_mb": max(s["peak_rss_mb"] for _, s in pairs),
+                "peak_rss_worker_mb": max(s["peak_rss_worker_mb"] for _, s in pairs),
+            }
+        get = {(r["stage"], r["jobs"], r["backend"]): r for r in mine}
+        if ("segment", 1, args.backend) in get and ("score", 1, args.backend) in get:
+            seg = get[("segment", 1, args.backend)]["reviews_per_s"]
+            e1 = get[("score", 1, args.backend)]["reviews_per_s"]
+            out[str(n)] = {"segment_per_s": seg, "score_1_process_per_s": e1,
+                           "ratio_score_to_segment_1_process": round(e1 / seg, 3),
+                           "peak_rss_mb_1_process": get[("score", 1, args.backend)]["peak_rss_mb"]}
+    long = [r for r in results if "shape" in r]
+    if long:
+        r = long[-1]
+        issue[f"long_{r['shape']}"] = {"score_per_s": r["reviews_per_s"], "peak_rss_main_mb": r["peak_rss_mb"],
+                                       "peak_rss_worker_mb": r["peak_rss_worker_mb"],
+                                       "met": max(r["peak_rss_mb"], r["peak_rss_worker_mb"]) <= TARGET_RSS_MB}
+    big = [k for k in issue if k.isdigit()]
+    if big:
+        top = issue[max(big, key=int)]
+        top["rss_met"] = max(top["peak_rss_main_mb"], top["peak_rss_worker_mb"]) <= TARGET_RSS_MB
+    if issue:
+        out = {"issue13": issue} | out
     loads = [r for r in results if r["stage"] == "load"]
     if loads:
         out["model_load_s"] = loads[0]["seconds"]
@@ -270,11 +383,30 @@ def summarise(results: list[dict], args) -> dict:
 
 def markdown(results: list[dict], summary: dict) -> str:
     m = machine()
-    lines = [f"# make bench — {m['date']}, Python {m['python']}, {m['cpus']} CPUs", "",
-             "| rows | stage | jobs | backend | seconds | reviews/s | MB/s | peak RSS MB (main / workers) |",
-             "|---:|---|---:|---|---:|---:|---:|---|"]
+    lines = [f"# make bench — {m['date']}, Python {m['python']}, {m['cpus']} CPUs", ""]
+    issue = summary.get("issue13", {})
+    if issue:
+        lines += ["## Issue 13: end to end (batch signals on) against the jieba reference on one core", "",
+                  "| input | end to end reviews/s (min / median) | jieba reference reviews/s (min / median) | ratio (min / median) | target | peak RSS MB main / worker |",
+                  "|---|---:|---:|---:|---|---|"]
+        for key, f in issue.items():
+            if key.isdigit():
+                e2e = next(v for k, v in f.items() if k.startswith("score_"))
+                lines.append(f"| {int(key):,} reviews | {e2e['min']:,.0f} / {e2e['median']:,.0f} | "
+                             f"{f['jieba_reference_1_core_per_s']['min']:,.0f} / {f['jieba_reference_1_core_per_s']['median']:,.0f} | "
+                             f"{f['ratio']['min']:.2f} / {f['ratio']['median']:.2f} | ≥ {f['target_ratio']} "
+                             f"{'met' if f['met'] else 'missed'} | {f['peak_rss_main_mb']:.0f} / {f['peak_rss_worker_mb']:.0f} |")
+            else:
+                rows, chars = key[5:].split("x")
+                lines.append(f"| {int(rows):,} cells of {int(chars):,} characters | {f['score_per_s']:,} | — | — | RSS ≤ 1 GB "
+                             f"{'met' if f['met'] else 'missed'} | {f['peak_rss_main_mb']:.0f} / {f['peak_rss_worker_mb']:.0f} |")
+        lines.append("")
+    lines += ["## Every run", "",
+              "| rows | stage | jobs | backend | seconds | reviews/s | MB/s | peak RSS MB (main / workers) |",
+              "|---:|---|---:|---|---:|---:|---:|---|"]
     for r in results:
-        lines.append(f"| {r['n']:,} | {r['stage']} | {r['jobs']} | {r['backend']} | {r['seconds']:.2f} | "
+        what = f"{r['shape']} long" if "shape" in r else f"{r['n']:,}"
+        lines.append(f"| {what} | {r['stage']} | {r['jobs']} | {r['backend']} | {r['seconds']:.2f} | "
                      f"{r['reviews_per_s'] or '—'} | {r['mb_per_s'] or '—'} | {r['peak_rss_mb']:.0f} / {r['peak_rss_worker_mb']:.0f} |")
     lines += ["", "```json", json.dumps(summary, indent=1), "```", ""]
     return "\n".join(lines)
@@ -287,15 +419,23 @@ def log_mlflow(results: list[dict], summary: dict, args) -> None:
 
     use_experiment("reviewcause-bench")
     with mlflow.start_run(run_name=f"bench {time.strftime('%Y-%m-%d %H:%M')}"):
-        mlflow.log_params({"sizes": " ".join(map(str, args.sizes)), "jobs": args.jobs, "backend": args.backend} | machine())
+        mlflow.log_params({"sizes": " ".join(map(str, args.sizes)), "jobs": args.jobs, "backend": args.backend,
+                           "repeat": args.repeat, "repeat_large": args.repeat_large, "long": "x".join(map(str, args.long))} | machine())
         for r in results:
-            key = f"{r['stage']}_{r['backend']}_j{r['jobs']}_n{r['n']}"
+            key = f"{r['stage']}_{r['backend']}_j{r['jobs']}_n{r['n']}" + (f"_long{r['shape']}" if "shape" in r else "")
             if r["reviews_per_s"]:
                 mlflow.log_metric(f"{key}_reviews_per_s", r["reviews_per_s"])
             mlflow.log_metric(f"{key}_peak_rss_mb", max(r["peak_rss_mb"], r["peak_rss_worker_mb"]))
         for n, s in summary.items():
-            if isinstance(s, dict):
-                mlflow.log_metrics({f"{k}_n{n}": float(v) for k, v in s.items() if v is not None})
+            if n == "issue13":
+                for shape, f in s.items():
+                    for k, v in f.items():
+                        if isinstance(v, dict):
+                            mlflow.log_metrics({f"issue13_{shape}_{k}_min": v["min"], f"issue13_{shape}_{k}_median": v["median"]})
+                        elif isinstance(v, (int, float)):
+                            mlflow.log_metric(f"issue13_{shape}_{k}", float(v))
+            elif isinstance(s, dict):
+                mlflow.log_metrics({f"{k}_n{n}": float(v) for k, v in s.items() if isinstance(v, (int, float))})
         if "model_load_s" in summary:
             mlflow.log_metric("model_load_s", summary["model_load_s"])
         name = "results-spark" if args.only_spark else "results"
