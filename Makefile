@@ -71,8 +71,9 @@ test: $(STAMP) ## run the test suite
 serve: model ## serve the champion model over REST on http://127.0.0.1:PORT/invocations (same columns as the CLI)
 	$(PY) -m pipeline serve --port $(PORT)
 
-ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=… to change)
-	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(PORT)
+ui: $(STAMP) ## the MLflow UI on the project's runs page (one worker; PORT=… to change)
+	@$(PY) -c "from pipeline.train import ui_url; print('open', ui_url($(PORT)))"
+	$(VENV)/bin/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --workers 1 --host 127.0.0.1 --port $(PORT)
 
 bench: model ## benchmark I/O, normalise, segment and scoring at 10k/100k/1M rows (SIZES=…); figures to bench/
 	$(PY) bench/bench.py --jobs $(JOBS) $(if $(SIZES),--sizes $(SIZES))

@@ -17,7 +17,7 @@ from pipeline.paths import RAW
 def big_input(tmp_path_factory):
     d = tmp_path_factory.mktemp("sig")
     texts = pd.read_csv(RAW / "online_shopping_neg.csv", usecols=["text"])["text"]
-    pd.DataFrame({"评价内容": pd.concat([texts] * 4, ignore_index=True)}).to_csv(d / "in.csv", index=False)
+    pd.DataFrame({"评价内容": pd.concat([texts] * 12, ignore_index=True)}).to_csv(d / "in.csv", index=False)
     return d / "in.csv"
 
 
@@ -32,10 +32,9 @@ def test_signal_during_two_process_scoring(big_input, tiny_model_path, tmp_path,
                              str(tiny_model_path), "--jobs", "2", "-q"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not any(stage.iterdir()):  # staging has begun: scoring is under way
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()[1]
-    time.sleep(1.0)
+    while time.time() < deadline and not any(stage.glob("*/*")):  # a scored chunk is staged: scoring is under way
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]  # ~310k reviews: far from done after the first chunk
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == status
