@@ -36,6 +36,14 @@ TRUSTED_COLUMNS = frozenset(PRED_COLUMNS) - {"review_id", "evidence"}
 #: Chinese names of the special outcomes
 SPECIAL_ZH = {UNCERTAIN: "无法判断", EMPTY: "空评价", NO_COMPLAINT: "无差评内容"}
 _MAL_IDX = np.array([CAUSE_IDS.index(c) for c in CAUSE_IDS if c in MALICIOUS])
+#: per primary outcome: Chinese name, DSR dimension, remedy (finish's lookups)
+_ZH = {c: BY_ID[c].zh if c in BY_ID else SPECIAL_ZH[c] for c in (*CAUSE_IDS, *SPECIAL_ZH)}
+_DSR = {c: BY_ID[c].dsr if c in BY_ID else "" for c in _ZH}
+_REMEDY = {c: BY_ID[c].remedy if c in BY_ID else "" for c in _ZH}
+#: ``causes`` text of every subset of the eight causes, indexed by its bit mask
+_BITS = 1 << np.arange(len(CAUSE_IDS), dtype=np.int64)
+_SUBSETS = np.array([SEP.join(c for j, c in enumerate(CAUSE_IDS) if m >> j & 1) for m in range(1 << len(CAUSE_IDS))],
+                    dtype=object)
 
 _STARS = re.compile(r"[★⭐]")
 _RATING_WORDS = {"好评": 5.0, "中评": 3.0, "差评": 1.0, "positive": 5.0, "neutral": 3.0, "negative": 1.0,
@@ -193,13 +201,17 @@ class Predictor(BaseEstimator):
         if X_live is not None:
             pos = np.full(n, -1)
             pos[live] = np.arange(len(live))
-            want = [(i, np.flatnonzero(passed[i])) for i in live if passed[i].any()]
+            # the rows with a passing cause and their causes (ascending), for the whole chunk at once
+            at = live[passed[live].any(axis=1)]
+            r, c = np.nonzero(passed[at])
+            causes = np.split(c, np.flatnonzero(np.diff(r)) + 1) if len(c) else []
+            want = at.tolist()
             texts = frame["text"].tolist()
             evidence_rows = explain(
-                self.model_, self.features_, X_live, [(pos[i], causes) for i, causes in want],
-                [norm[i] for i, _ in want], [texts[i] for i, _ in want], spans=self.evidence_spans,
+                self.model_, self.features_, X_live, list(zip(pos[at].tolist(), causes)),
+                [norm[i] for i in want], [texts[i] for i in want], spans=self.evidence_spans,
             )
-            for (i, _), ev in zip(want, evidence_rows):
+            for i, ev in zip(want, evidence_rows):
                 evidence[i] = ev
         for i in np.flatnonzero(happy):
             evidence[i] = f"{ratings[i]:g}星且未提出问题 rated {ratings[i]:g} stars, no complaint in the text"
@@ -222,6 +234,58 @@ class Predictor(BaseEstimator):
     def finish(self, s: Scored, signals: batch_signals.Signals | None = None, offset: int = 0) -> pd.DataFrame:
         """The output columns (:data:`PRED_COLUMNS`) of a scored chunk; ``signals`` are the
         whole-batch signals of the file, whose rows ``offset …`` are this chunk's."""
+        cols = self.finish_columns(s, signals, offset)
+        out = pd.DataFrame({c: cols[c] for c in PRED_COLUMNS[:11]})
+        for c in PRED_COLUMNS[11:]:
+            out[c] = cols[c]
+        return out
+
+    def finish_columns(self, s: Scored, signals: batch_signals.Signals | None = None, offset: int = 0) -> dict:
+        """The columns of :meth:`finish` as lists of text and numpy arrays (numbers rounded to
+        four decimals, the flag as bool), without a DataFrame: what the CSV writer needs.
+        Whole-array work; the per-row reference is :meth:`finish_reference`."""
+        n = len(s)
+        score = s.model_malicious
+        part = None
+        if signals is not None:
+            part = signals.rows(offset, offset + n)
+            score = part.score(score, self.weights())
+        primary = s.primary
+        special = np.isin(primary, [EMPTY, NO_COMPLAINT])
+        score = np.where(special, 0.0, score)
+        malicious = (np.isin(primary, list(MALICIOUS)) | (score >= self.flag_at)) & ~special
+        plist = primary.tolist()
+        cause_zh = [_ZH[c] for c in plist]
+        dsr = [_DSR[c] for c in plist]
+        remedy = [_REMEDY[c] for c in plist]
+        # causes: the passing causes in CAUSE_IDS order, by a table of every subset
+        code = s.passed.astype(np.int64) @ _BITS if n else np.zeros(0, dtype=np.int64)
+        causes = _SUBSETS[code].tolist()
+        unsure = np.flatnonzero(primary == UNCERTAIN)
+        if len(unsure):  # keep the top candidates visible when abstaining (argsort row by row, as before)
+            top2 = np.argsort(-s.proba[unsure], axis=1)[:, :2]
+            for i, pair in zip(unsure.tolist(), top2.tolist()):
+                causes[i] = SEP.join(CAUSE_IDS[j] for j in pair)
+        evidence = list(s.evidence)
+        cluster = [""] * n
+        if part is not None:
+            flagged = ((part.cluster_id >= 0) | (part.serial_reviews > 0) | (part.burst > 0)) & ~special
+            for i in np.flatnonzero(flagged).tolist():
+                extra = part.evidence(i, _at(s.buyers, i), _at(s.items, i), self.burst_hours)
+                evidence[i] = "; ".join(x for x in [evidence[i], *extra] if x)
+                if part.cluster_id[i] >= 0:
+                    cluster[i] = f"C{part.cluster_id[i]}"
+        out = {
+            "review_id": s.ids, "cause": primary, "cause_zh": cause_zh, "confidence": np.round(s.confidence, 4),
+            "causes": causes, "dsr": dsr, "remedy": remedy, "suspected_malicious": malicious,
+            "malicious_score": np.round(score, 4), "cluster_id": cluster, "evidence": evidence,
+        }
+        for j, c in enumerate(CAUSE_IDS):
+            out[f"p_{c}"] = np.round(s.proba[:, j], 4)
+        return out
+
+    def finish_reference(self, s: Scored, signals: batch_signals.Signals | None = None, offset: int = 0) -> pd.DataFrame:
+        """:meth:`finish` row by row: the reference the whole-array path must equal."""
         n = len(s)
         score = s.model_malicious
         part = None

@@ -58,18 +58,23 @@ def four_decimals(x: np.ndarray) -> list[str]:
     return out.tolist()
 
 
-def format_rows(out: pd.DataFrame) -> list[list[str]]:
-    """Prediction cells as text: probabilities with four decimals, flags as true/false."""
+def format_rows(out, columns: bool = False) -> list[list[str]]:
+    """Prediction cells as text: probabilities with four decimals, flags as true/false.
+
+    ``out``: :meth:`Predictor.finish`'s DataFrame or :meth:`Predictor.finish_columns`' dict (the
+    same cells). A list of rows, or with ``columns=True`` a list of columns."""
     cols = []
     for c in PRED_COLUMNS:
         v = out[c]
         if c == "suspected_malicious":
-            cols.append(np.where(v.to_numpy(dtype=bool), "true", "false").tolist())
-        elif v.dtype.kind == "f":
-            cols.append(four_decimals(v.to_numpy(dtype=float)))
-        else:
-            cols.append(v.astype(str).tolist())
-    return [list(r) for r in zip(*cols)]
+            cols.append(np.where(np.asarray(v, dtype=bool), "true", "false").tolist())
+        elif isinstance(v, pd.Series):
+            cols.append(four_decimals(v.to_numpy(dtype=float)) if v.dtype.kind == "f" else v.astype(str).tolist())
+        elif isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            cols.append(four_decimals(v))
+        else:  # text: a list or an object array of str
+            cols.append([x if type(x) is str else str(x) for x in v])
+    return cols if columns else [list(r) for r in zip(*cols)]
 
 
 class _CsvWriter:
@@ -78,6 +83,13 @@ class _CsvWriter:
 
     def rows(self, rows):
         self._out.rows(rows)
+
+    def text(self, text: str):
+        self._out.text(text)
+
+    def renderer(self):
+        """A :class:`pipeline.tables.CsvText` for this output, or None (xlsx: rows only)."""
+        return self._out.renderer() if hasattr(self._out, "renderer") else None
 
     def summary(self, causes):
         pass
@@ -142,33 +154,34 @@ def _score_and_stage(payload) -> _Keys:
     return keys
 
 
-def _finished_rows(predictor: Predictor, s: Scored, base: list, signals=None, offset: int = 0):
-    """The output rows of a scored chunk (its input cells, then the prediction cells), its
+def _finished_rows(predictor: Predictor, s: Scored, base: list, signals=None, offset: int = 0, render=None):
+    """The output of a scored chunk — its input cells (``base``, column by column), then the
+    prediction cells — as rows, or as CSV text when ``render`` (a ``CsvText``) is given; its
     count of suspected rows and its causes."""
-    frame = predictor.finish(s, signals, offset)
-    rows = [[*b, *p] for b, p in zip(base, format_rows(frame))]
-    return rows, int(frame["suspected_malicious"].sum()), frame["cause"]
+    cols = predictor.finish_columns(s, signals, offset)
+    cells = [*base, *format_rows(cols, columns=True)]
+    out = render.text(cells) if render is not None else [list(r) for r in zip(*cells)]
+    return out, int(np.count_nonzero(cols["suspected_malicious"])), cols["cause"]
 
 
 def _finish_staged(task):
     """Worker: the output rows of a staged chunk, with its part of the batch signals."""
-    scored_path, base_path, part = task
+    scored_path, base_path, part, render = task
     with open(scored_path, "rb") as fh:
         s = pickle.load(fh)
     with open(base_path, "rb") as fh:
         base = pickle.load(fh)
     os.unlink(scored_path)
     os.unlink(base_path)
-    return _finished_rows(_worker["predictor"], s, base, part, 0)
+    return _finished_rows(_worker["predictor"], s, base, part, 0, render)
 
 
 def _score_and_finish(payload):
-    """Worker (no batch signals): score a chunk and return its prediction cells."""
-    frame, offset = payload
+    """Worker (no batch signals): score a chunk and return its output (rows or CSV text)."""
+    frame, offset, base, render = payload
     predictor = _worker["predictor"]
     s = predictor.score_chunk(frame, with_signatures=False, offset=offset)
-    frame = predictor.finish(s)
-    return format_rows(frame), s.primary, int(frame["suspected_malicious"].sum()), frame["cause"]
+    return (*_finished_rows(predictor, s, base, render=render), s.primary, len(s))
 
 
 def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
@@ -259,12 +272,17 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
         with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
                 tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
 
-            def base_of(chunk):
-                return chunk[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in range(len(chunk))]
+            render = out.renderer()
+
+            def base_of(chunk):  # the input cells kept in the output, column by column
+                return chunk[keep].to_numpy(dtype=object).T.tolist() if keep else []
 
             def write(rows, suspected, causes):
                 summary["suspected"] += suspected
-                out.rows(rows)
+                if isinstance(rows, str):
+                    out.text(rows)
+                else:
+                    out.rows(rows)
                 out.summary(causes)
 
             def tally(primary, n):
@@ -279,9 +297,9 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
 
                 _warm_up(predictor, batch)
                 pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
-                _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally)
+                _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally, render)
             else:
-                _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally)
+                _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally, render)
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT) from None
     finally:
@@ -303,7 +321,7 @@ def _stage(path: Path, obj) -> None:
         raise _stage_error(path.parent, exc) from None
 
 
-def _score_here(payloads, predictor: Predictor, batch: bool, stage: Path, base_of, write, tally) -> None:
+def _score_here(payloads, predictor: Predictor, batch: bool, stage: Path, base_of, write, tally, render=None) -> None:
     """One process: score each chunk; without batch signals write it at once, with them stage it
     on disk until the whole file's signals are known, then finish and write the chunks in order."""
     collector = predictor.collector() if batch else None
@@ -311,7 +329,7 @@ def _score_here(payloads, predictor: Predictor, batch: bool, stage: Path, base_o
     for frame, offset, chunk in payloads:
         s = predictor.score_chunk(frame, offset=offset)
         if collector is None:
-            write(*_finished_rows(predictor, s, base_of(chunk)))
+            write(*_finished_rows(predictor, s, base_of(chunk), render=render))
         else:
             collector.add(s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings)
             s.sig = s.eligible = None
@@ -323,12 +341,13 @@ def _score_here(payloads, predictor: Predictor, batch: bool, stage: Path, base_o
         for path in staged:
             with open(path, "rb") as fh:
                 base, s = pickle.load(fh)
-            write(*_finished_rows(predictor, s, base, signals, offset))
+            write(*_finished_rows(predictor, s, base, signals, offset, render))
             offset += len(s)
             path.unlink()
 
 
-def _score_on_pool(pool, jobs: int, payloads, predictor: Predictor, batch: bool, stage: Path, base_of, write, tally) -> None:
+def _score_on_pool(pool, jobs: int, payloads, predictor: Predictor, batch: bool, stage: Path, base_of, write, tally,
+                   render=None) -> None:
     """``jobs`` worker processes score the chunks and, with batch signals, stage them and later
     finish them (output cells) too; the main process reads, collects the batch keys, computes the
     signals and writes, in input order. The same calls as :func:`_score_here`, in other processes."""
@@ -338,13 +357,12 @@ def _score_on_pool(pool, jobs: int, payloads, predictor: Predictor, batch: bool,
 
         def drain(keep: int):
             while len(pending) > keep:
-                res, base = pending.popleft()
-                cells, primary, suspected, causes = res.get()
-                write([[*b, *p] for b, p in zip(base, cells)], suspected, causes)
-                tally(primary, len(cells))
+                rows, suspected, causes, primary, n = pending.popleft().get()
+                write(rows, suspected, causes)
+                tally(primary, n)
 
         for frame, offset, chunk in payloads:
-            pending.append((pool.apply_async(_score_and_finish, ((frame, offset),)), base_of(chunk)))
+            pending.append(pool.apply_async(_score_and_finish, ((frame, offset, base_of(chunk), render),)))
             drain(window - 1)
         drain(0)
         return
@@ -370,7 +388,7 @@ def _score_on_pool(pool, jobs: int, payloads, predictor: Predictor, batch: bool,
     signals, offset = collector.finish(), 0
     finishing: deque = deque()
     for scored, based, n in staged:
-        finishing.append(pool.apply_async(_finish_staged, ((str(scored), str(based), signals.rows(offset, offset + n)),)))
+        finishing.append(pool.apply_async(_finish_staged, ((str(scored), str(based), signals.rows(offset, offset + n), render),)))
         offset += n
         while len(finishing) >= window:
             write(*finishing.popleft().get())

@@ -998,6 +998,8 @@ class CsvOut(_Writer):
 
     def __init__(self, fh, escape: bool = True, path: Path | None = None, delimiter: str = ","):
         self._w = csv.writer(fh, lineterminator="\r\n", delimiter=delimiter)
+        self._fh = fh
+        self._delimiter = delimiter
         self._escape = escape
         self._cols: list[int] = []
         self.path = path or Path("output")
@@ -1021,11 +1023,48 @@ class CsvOut(_Writer):
         except OSError as exc:
             raise self._fail(exc) from None
 
+    def renderer(self) -> CsvText:
+        """What another process needs to turn rows into this file's text (:meth:`text`)."""
+        return CsvText(self._cols if self._escape else [], self._delimiter)
+
+    def text(self, text: str) -> None:
+        """Append rows already rendered by :meth:`renderer` (the same characters :meth:`rows` writes)."""
+        try:
+            self._fh.write(text)
+        except OSError as exc:
+            raise self._fail(exc) from None
+
     def close(self) -> None:
         pass
 
     def discard(self) -> None:
         pass
+
+
+_FORMULA_FIRST = frozenset(_FORMULA_START)
+
+
+def excel_safe_all(values: list) -> list[str]:
+    """``[excel_safe(v) for v in values]``, calling it only for cells that may need it."""
+    first = _FORMULA_FIRST
+    return [v if type(v) is str and v[:1] not in first else excel_safe(v) for v in values]
+
+
+class CsvText:
+    """Rows to CSV text exactly as :meth:`CsvOut.rows` writes them (formula escaping of the
+    untrusted columns, ``csv.writer`` with CRLF), from cells given column by column; picklable, so
+    worker processes render their rows and the writing process only appends text."""
+
+    def __init__(self, escape_cols: list[int], delimiter: str = ","):
+        self.escape_cols, self.delimiter = list(escape_cols), delimiter
+
+    def text(self, columns: list[list]) -> str:
+        columns = list(columns)
+        for k in self.escape_cols:
+            columns[k] = excel_safe_all(columns[k])
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n", delimiter=self.delimiter).writerows(zip(*columns))
+        return buf.getvalue()
 
 
 XLSX_MAX_ROWS = 1_048_576
