@@ -1,8 +1,8 @@
 """Profile of the scoring hot path (issue 13): one worker's work on 20,000 reviews.
 
 Times (CPU, ``time.process_time``) each part a ``--jobs`` worker does for one chunk —
-``score_chunk``, then ``finish`` with the file's batch signals and the cell formatting of
-``_finished_rows`` — and prints cProfile's top functions (by own time) for both halves.
+``score_chunk``, then ``finish`` with the file's batch signals, the cell formatting and the CSV
+text of ``_finished_rows`` — and prints cProfile's top functions (by own time) for both halves.
 
     python bench/profile_hot.py [--rows 20000] [--model PATH] [--input CSV] [--top 30]
 
@@ -29,7 +29,8 @@ def main() -> int:
 
     from pipeline.persist import load_predictor
     from pipeline.run import _finished_rows, _role_frame, _warm_up
-    from pipeline.tables import find_columns
+    from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS
+    from pipeline.tables import CsvText, find_columns
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=20_000)
@@ -51,8 +52,9 @@ def main() -> int:
         chunk = pd.read_csv(make_input(a.rows, tmp), dtype=str, keep_default_na=False)
     roles = find_columns([str(c) for c in chunk.columns], where="input")
     frame = _role_frame(chunk, roles)
-    keep = [c for c in chunk.columns if c not in ("review_id",)]
-    base = chunk[keep].to_numpy(dtype=object).tolist()
+    keep = [c for c in chunk.columns if c not in PRED_COLUMNS]
+    base = chunk[keep].to_numpy(dtype=object).T.tolist()  # as score_file stages it
+    render = CsvText([k for k, c in enumerate(keep + PRED_COLUMNS) if c not in TRUSTED_COLUMNS])
     predictor = load_predictor(a.model)
     _warm_up(predictor, True)
 
@@ -63,7 +65,7 @@ def main() -> int:
         collector = predictor.collector()
         collector.add(s.sig, s.eligible, s.buyers, s.items, s.dates, s.ratings)
         signals = collector.finish()
-        return _finished_rows(predictor, s, base, signals, 0)
+        return _finished_rows(predictor, s, base, signals, 0, render)
 
     t_score, t_finish = [], []
     for _ in range(a.repeat):

@@ -119,6 +119,20 @@ def _lookup(index: pd.Index | None, ids: np.ndarray, keys: np.ndarray) -> np.nda
     return np.where(at >= 0, ids[at], -1)
 
 
+def _factorize(tokens: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``pd.factorize(tokens)`` (codes in order of first appearance, and the distinct tokens as a
+    list) by Arrow's dictionary encoding, which hashes the strings in C++ without a numpy object
+    array; pandas when Arrow cannot hold a token (a lone surrogate)."""
+    try:
+        import pyarrow as pa
+
+        encoded = pa.array(tokens, type=pa.string()).dictionary_encode()
+        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+    except (ImportError, UnicodeError, ValueError, TypeError):  # pa.ArrowInvalid is a ValueError
+        codes, uniq = pd.factorize(np.asarray(tokens, dtype=object), use_na_sentinel=False)
+        return codes, (uniq.tolist() if hasattr(uniq, "tolist") else list(uniq))
+
+
 def _raw_tokens(text: str) -> list[str]:
     """The backend's tokens of ``text`` before :func:`pipeline.segment.segment` drops the
     whitespace ones (dropped here per distinct token instead of per token)."""
@@ -154,8 +168,7 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
     if len(lows):
         raw = _raw_tokens(SEP.join(lows))
         # every property of a token is computed once per distinct token
-        codes, uniq = pd.factorize(np.asarray(raw, dtype=object), use_na_sentinel=False)
-        uniq = uniq.tolist() if hasattr(uniq, "tolist") else list(uniq)
+        codes, uniq = _factorize(raw)
         u = len(uniq)
         u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=u)
         keep = u_keep[codes]

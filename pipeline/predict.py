@@ -42,6 +42,8 @@ _DSR = {c: BY_ID[c].dsr if c in BY_ID else "" for c in _ZH}
 _REMEDY = {c: BY_ID[c].remedy if c in BY_ID else "" for c in _ZH}
 #: ``causes`` text of every subset of the eight causes, indexed by its bit mask
 _BITS = 1 << np.arange(len(CAUSE_IDS), dtype=np.int64)
+#: the cause indices of every subset (``np.flatnonzero`` of its row of ``passed``), by bit mask
+_CAUSE_INDICES = [np.flatnonzero(m >> np.arange(len(CAUSE_IDS)) & 1) for m in range(1 << len(CAUSE_IDS))]
 _SUBSETS = np.array([SEP.join(c for j, c in enumerate(CAUSE_IDS) if m >> j & 1) for m in range(1 << len(CAUSE_IDS))],
                     dtype=object)
 
@@ -203,8 +205,7 @@ class Predictor(BaseEstimator):
             pos[live] = np.arange(len(live))
             # the rows with a passing cause and their causes (ascending), for the whole chunk at once
             at = live[passed[live].any(axis=1)]
-            r, c = np.nonzero(passed[at])
-            causes = np.split(c, np.flatnonzero(np.diff(r)) + 1) if len(c) else []
+            causes = [_CAUSE_INDICES[m] for m in (passed[at].astype(np.int64) @ _BITS).tolist()]
             want = at.tolist()
             texts = frame["text"].tolist()
             evidence_rows = explain(

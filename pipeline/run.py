@@ -185,8 +185,9 @@ def _score_and_finish(payload):
 
 
 def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
-    """The columns the Predictor reads, under their role names."""
-    return pd.DataFrame({r: chunk[roles[r]].tolist() for r in ROLE_NAMES if roles.get(r)}, index=chunk.index)
+    """The columns the Predictor reads, under their role names (the cells as they are: object
+    columns, no conversion to Arrow strings and back on the way to the worker)."""
+    return pd.DataFrame({r: chunk[roles[r]].tolist() for r in ROLE_NAMES if roles.get(r)}, index=chunk.index, dtype=object)
 
 
 #: A chunk holds at most this many characters of review text, each review counted up to the
