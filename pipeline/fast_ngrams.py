@@ -86,8 +86,7 @@ class NgramTables:
         self.char_ok = self.joinable and SEP not in alphabet and (self.base ** top) * (top + 1) < 2 ** 62
         self.char_index, self.char_ids = None, np.zeros(0, dtype=np.int64)
         if self.char_ok and grams:
-            codes = [self._key([int(self.alpha[ord(ch)]) for ch in g]) for g, _ in grams]
-            self.char_index = pd.Index(np.asarray(codes, dtype=np.int64))
+            self.char_index = pd.Index(self._keys([g for g, _ in grams]))
             self.char_ids = np.asarray([j for _, j in grams], dtype=np.int64)
             if not self.char_index.is_unique:  # cannot happen: distinct terms have distinct keys
                 self.char_ok = False
@@ -98,9 +97,24 @@ class NgramTables:
             key = key * self.base + d
         return key + len(digits) * self.base ** max(self.char_orders)
 
+    def _keys(self, grams: list[str]) -> np.ndarray:
+        """``[self._key(dense codes of g) for g in grams]`` for all grams at once (int64)."""
+        lens = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        dense = self.alpha[_code_points("".join(grams))].astype(np.int64)
+        starts = np.cumsum(lens) - lens
+        key = np.zeros(len(grams), dtype=np.int64)
+        for t in range(int(lens.max(initial=0))):
+            m = lens > t
+            key[m] = key[m] * self.base + dense[starts[m] + t]
+        return key + lens * self.base ** max(self.char_orders)
+
     def matches(self, vocabulary, char_orders, word_bigrams) -> bool:
         return (vocabulary is self.vocabulary and tuple(int(n) for n in char_orders) == self.char_orders
                 and bool(word_bigrams) == self.word_bigrams)
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def tables_for(vectorizer) -> NgramTables:

@@ -15,7 +15,7 @@ import os
 import pickle
 import signal
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,8 +205,12 @@ def bounded_chunks(chunks, text_col: str | None, max_chars: int = CHUNK_CHARS):
         if text_col is None or len(chunk) < 2:
             yield chunk
             continue
-        size = np.fromiter((min(len(t), MAX_CHARS) + 1 if isinstance(t, str) else 1 for t in chunk[text_col].tolist()),
-                           dtype=np.int64, count=len(chunk))
+        texts = chunk[text_col].tolist()
+        if all(map(str.__instancecheck__, texts)):  # the cells of a text file: all str
+            size = np.minimum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), MAX_CHARS) + 1
+        else:
+            size = np.fromiter((min(len(t), MAX_CHARS) + 1 if isinstance(t, str) else 1 for t in texts),
+                               dtype=np.int64, count=len(texts))
         total = np.cumsum(size)
         if total[-1] <= max_chars:
             yield chunk
@@ -287,8 +291,8 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
                 out.summary(causes)
 
             def tally(primary, n):
-                for c in primary:
-                    counts[c] = counts.get(c, 0) + 1
+                for c, k in Counter(primary.tolist() if isinstance(primary, np.ndarray) else primary).items():
+                    counts[c] = counts.get(c, 0) + k  # in order of first appearance, as row by row
                 summary["rows"] += n
                 if bar is not None:
                     bar.update(n)

@@ -99,3 +99,29 @@ def test_csv_text_equals_csv_rows(delimiter, escape):
     w2.text(w2.renderer().text([list(c) for c in zip(*rows)]))
     assert a.getvalue() == b.getvalue()
     assert len(list(csv.reader(io.StringIO(a.getvalue()), delimiter=delimiter))) == len(rows) + 1
+
+
+def test_ngram_keys_vectorised_equal_per_gram(shipped_model_path):
+    from pipeline.fast_ngrams import NgramTables
+    from pipeline.persist import load_predictor
+
+    p = load_predictor(shipped_model_path)
+    vec = p.model_.named_steps["features"].transformer_list[0][1].named_steps["vec"]
+    t = NgramTables(vec.vocabulary_, vec.char_orders, vec.word_bigrams)
+    grams = [term[1:] for term in vec.vocabulary_ if term.startswith("#") and len(term) - 1 in t.char_orders and " " not in term]
+    assert len(grams) > 1000
+    assert t._keys(grams).tolist() == [t._key([int(t.alpha[ord(ch)]) for ch in g]) for g in grams]
+
+
+def test_tally_and_chunk_sizes_as_row_by_row(tmp_path, tiny_model_path):
+    from pipeline.run import bounded_chunks
+
+    texts = ["短评", "x" * 2500, "", "中等长度的评价" * 10] * 50
+    frame = pd.DataFrame({"t": texts})
+    mixed = frame.astype(object)
+    mixed.loc[3, "t"] = float("nan")
+    for f in (frame, mixed):
+        parts = list(bounded_chunks(iter([f]), "t", max_chars=5000))
+        assert pd.concat(parts).equals(f)
+        for part in parts:
+            assert sum(min(len(t), 2000) + 1 if isinstance(t, str) else 1 for t in part["t"]) <= 5000 or len(part) == 1
