@@ -125,3 +125,22 @@ def test_tally_and_chunk_sizes_as_row_by_row(tmp_path, tiny_model_path):
         assert pd.concat(parts).equals(f)
         for part in parts:
             assert sum(min(len(t), 2000) + 1 if isinstance(t, str) else 1 for t in part["t"]) <= 5000 or len(part) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_top_positive_by_length_equals_by_segment(seed):
+    """Segments stacked by length and sorted with argsort(axis=1) pick what one np.argsort per
+    segment picks, ties included (few distinct values, lengths from 0 to 2,000)."""
+    from pipeline.evidence import _top_positive, _top_positive_by_segment
+
+    rng = np.random.default_rng(seed)
+    cnt = np.concatenate([rng.integers(0, 40, 3000), rng.integers(0, 400, 300), rng.integers(1000, 2000, 5)])
+    rng.shuffle(cnt)
+    total = int(cnt.sum())
+    contrib = np.where(rng.random(total) < 0.5, rng.integers(-3, 6, total) * 0.25, rng.normal(0, 1, total))
+    contrib[rng.random(total) < 0.05] = -0.0
+    first = np.cumsum(cnt) - cnt
+    for k in (12, 1, 3):
+        a, b = _top_positive(contrib, first, cnt, k), _top_positive_by_segment(contrib, first, cnt, k)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
