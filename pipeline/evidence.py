@@ -399,7 +399,9 @@ def _explain_block(clf, info: _FeatureInfo, X, rows, norms, originals, limit: in
     cnt = X.indptr[seg_row + 1].astype(np.int64) - lo
     ent = _ranges(lo, cnt)
     feat = X.indices[ent].astype(np.int64)
-    contrib = X.data[ent] * clf.coef_[np.repeat(seg_cause, cnt), feat]
+    coef = clf.coef_
+    # coef[cause, feature] gathered through the flat array (one index per entry, not two)
+    contrib = X.data[ent] * np.take(coef.ravel(), np.repeat(seg_cause * coef.shape[1], cnt) + feat)
     seg_first = np.cumsum(cnt) - cnt
     # the strongest positive features of each (review, cause), in np.argsort's order
     top, top_seg = _top_positive(contrib, seg_first, cnt, _TOP_FEATURES)
