@@ -27,6 +27,7 @@ from pipeline import batch as batch_signals
 from pipeline.evidence import explain
 from pipeline.model import NONE_CLASS, as_frame, build_model, feature_names, fit_model
 from pipeline.normalize import normalize_many
+from pipeline.primary import PrimaryStack
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, EMPTY, MALICIOUS, NO_COMPLAINT, SEP, UNCERTAIN
 
 PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr", "remedy", "suspected_malicious",
@@ -108,12 +109,18 @@ class Predictor(BaseEstimator):
       campaign_weight, serial_weight, burst_weight — noisy-OR weights of the batch signals;
       campaign_min, serial_min, burst_min, burst_hours — sizes that make a signal;
       evidence_spans — quoted spans per cause in ``evidence``.
+    stack: how the primary cause is chosen — ``None``: :class:`pipeline.primary.PrimaryStack`
+      with its defaults (clause-aware stacking over out-of-fold outputs), a ``PrimaryStack`` to
+      set its parameters, or ``"head"``: the classifier's primary head alone.
     """
+
+    stack = "head"  # what a Predictor pickled before the stacker existed used
 
     def __init__(self, model=None, abstain_below=0.25, high_rating=4.0, bad_rating=3.0, flag_at=0.8,
                  campaign_weight=0.75, serial_weight=0.5, burst_weight=0.3, campaign_min=3, serial_min=3,
-                 burst_min=5, burst_hours=24, evidence_spans=2, batch=True):
+                 burst_min=5, burst_hours=24, evidence_spans=2, batch=True, stack=None):
         self.model = model
+        self.stack = stack
         self.abstain_below = abstain_below
         self.high_rating = high_rating
         self.bad_rating = bad_rating
@@ -142,6 +149,11 @@ class Predictor(BaseEstimator):
         from pipeline.segment import userdict_text
 
         self.model_ = fit_model(build_model() if self.model is None else _clone(self.model), X, Y, primary, sample_weight)
+        self.stack_ = None  # "head": the classifier's primary head decides alone
+        if self.stack != "head" and primary is not None:
+            stack = PrimaryStack() if self.stack is None else _clone(self.stack)
+            prepared = self.model_.named_steps["prepare"].transform(as_frame(X))
+            self.stack_ = stack.fit(self.model_, prepared, Y, primary, sample_weight)
         self.features_ = feature_names(self.model_)
         self.userdict_ = userdict_text()  # travels with the model: no file of the repo is read at predict time
         return self
@@ -171,7 +183,9 @@ class Predictor(BaseEstimator):
             X = steps["features"].transform(prepared.iloc[live])
             clf = steps["clf"]
             proba[live] = clf.predict_proba(X)
-            head[live] = clf.primary_proba(X)
+            stack = getattr(self, "stack_", None)
+            head[live] = (clf.primary_proba(X) if stack is None
+                          else stack.primary_proba(self.model_, prepared.iloc[live], X, proba[live]))
         return proba, head, X, live, empty, prepared["text"].tolist()
 
     def score_chunk(self, X, with_signatures: bool | None = None, offset: int = 0) -> Scored:
@@ -362,8 +376,15 @@ class Predictor(BaseEstimator):
             ids = [_cell(v) or ids[i] for i, v in enumerate(raw_ids)]
         raw_ratings = get("rating")
         ratings = np.array([parse_rating(v) for v in raw_ratings], dtype=float) if raw_ratings is not None else np.full(n, np.nan)
-        return pd.DataFrame({"id": ids, "text": texts, "rating": ratings,
-                             "buyer": _clean(get("buyer"), n), "item": _clean(get("item"), n), "date": _clean(get("date"), n)})
+        # text columns kept as object columns: the scorer reads them back as lists, which costs
+        # nothing then (pandas' Arrow strings would be built here and taken apart again)
+        return pd.DataFrame({"id": _objects(ids), "text": _objects(texts), "rating": ratings,
+                             "buyer": _objects(_clean(get("buyer"), n)), "item": _objects(_clean(get("item"), n)),
+                             "date": _objects(_clean(get("date"), n))})
+
+
+def _objects(values):
+    return None if values is None else pd.Series(values, dtype=object)
 
 
 def _cell(v) -> str:
