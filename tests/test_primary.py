@@ -1,0 +1,94 @@
+"""The stacked primary cause (pipeline/primary.py): clauses, their features, and a decision a bag
+of n-grams cannot make — which of two complaints the buyer named first."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.primary import Clauses, PrimaryStack, stack_features
+from pipeline.taxonomy import CAUSE_IDS
+
+LOGISTICS = ["快递太慢了", "物流停了好几天", "发货拖了一个星期", "包裹压坏了", "等了十天才到", "送货员不送上楼"]
+QUALITY = ["质量很差", "用两天就坏了", "做工粗糙", "开胶了", "有异味", "屏幕有坏点"]
+
+
+def test_clauses_split_at_punctuation_and_keep_order():
+    c = Clauses(["快递太慢了，质量很差！", "一句话", "", "客服不回；发错货。还漏液"])
+    assert c.texts == ["快递太慢了", "质量很差", "客服不回", "发错货", "还漏液"]
+    assert c.owner.tolist() == [0, 0, 3, 3, 3]
+    assert c.pos.tolist() == [0, 1, 0, 1, 2]
+    assert c.count.tolist() == [2, 1, 1, 3]  # a review of one clause (or none) is its own clause
+
+
+def test_stack_features_mark_the_cause_named_first():
+    k = len(CAUSE_IDS)
+    a, b = CAUSE_IDS.index("stockout_logistics"), CAUSE_IDS.index("product_quality")
+    clauses = Clauses(["快递太慢了，质量很差，质量很差", "质量很差"])
+    cp = np.zeros((3, k))
+    cp[0, a], cp[1, b], cp[2, b] = 0.9, 0.8, 0.7
+    proba = np.zeros((2, k))
+    proba[0, [a, b]] = 0.9
+    proba[1, b] = 0.9
+    head = np.full((2, k + 1), 1 / (k + 1))
+    F = stack_features(proba, head, clauses, cp, np.array([1.0, np.nan]))
+    earliest, where, share = F[:, 17:25], F[:, 25:33], F[:, 33:41]
+    assert earliest[0, a] == 1 and earliest[0, b] == 0  # logistics came first …
+    assert share[0, b] > share[0, a]  # … quality is dwelt on longer
+    assert where[0, a] == 0 and where[0, b] == pytest.approx(1 / 3)
+    assert earliest[1, b] == 1 and where[1, a] == 1.5  # one clause: the review itself; a cause not named
+    assert F[0, 49:53].tolist() == [0, 1, 0, 0] and F[1, 49:53].tolist() == [1, 0, 0, 0]  # rating 1, unknown
+
+
+def _pairs(phrases_a, phrases_b):
+    """Reviews naming a logistics and a quality complaint in both orders; primary = the first."""
+    rows = []
+    for x, y in itertools.product(phrases_a, phrases_b):
+        rows.append((f"{x}，{y}", "stockout_logistics|product_quality", "stockout_logistics"))
+        rows.append((f"{y}，{x}", "stockout_logistics|product_quality", "product_quality"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def order_models():
+    from pipeline.model import build_model
+    from pipeline.predict import Predictor
+    from pipeline.train import fit
+
+    train = pd.DataFrame(_pairs(LOGISTICS[:4], QUALITY[:4]) + [(x, "stockout_logistics", "stockout_logistics")
+                                                            for x in LOGISTICS] +
+                         [(y, "product_quality", "product_quality") for y in QUALITY],
+                         columns=["text", "labels", "primary"])
+    train["labels"] = train["labels"].str.split("|")
+    train["rating"], train["source"] = np.nan, "real"
+    base = Predictor(model=build_model()).set_params(model__features__ngrams__vec__min_df=1, model__clf__threshold_folds=2)
+    return fit(train, base), fit(train, base.set_params(stack="head"))
+
+
+def test_the_stack_knows_which_complaint_came_first_the_head_cannot(order_models):
+    stacked, head = order_models
+    test = pd.DataFrame(_pairs(LOGISTICS[4:], QUALITY[4:]), columns=["text", "labels", "primary"])
+    assert stacked.stack_ is not None and stacked.stack_.lr_ is not None
+    assert head.stack_ is None
+    acc_stack = (stacked.predict(test[["text"]])["cause"].to_numpy() == test["primary"].to_numpy()).mean()
+    acc_head = (head.predict(test[["text"]])["cause"].to_numpy() == test["primary"].to_numpy()).mean()
+    assert acc_stack >= 0.85, acc_stack
+    assert acc_head <= 0.75, acc_head  # the same words in either order: the head can only guess
+
+
+def test_stack_parameters_are_reachable_and_a_tiny_set_falls_back_to_the_head(fixture_frame):
+    from pipeline.predict import Predictor
+    from pipeline.train import fit
+
+    p = Predictor(stack=PrimaryStack(folds=3, C=0.5))
+    assert p.get_params()["stack__C"] == 0.5
+    one = fixture_frame.head(2).assign(rating=np.nan)  # two reviews: no inner folds possible
+    from conftest import tiny_predictor
+
+    m = fit(one, tiny_predictor().set_params(model__clf__tune_thresholds=False))
+    assert m.stack_ is not None and m.stack_.lr_ is None  # fitted, and the head decides
+    out = m.predict(pd.DataFrame({"text": ["质量太差了"]}))
+    assert len(out) == 1
