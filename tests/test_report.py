@@ -273,3 +273,35 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
     assert len(colours) > 200
     drawn = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in CAUSE_COLORS.values()}
     assert len(drawn & colours) >= 3, "the charts' cause colours are not on the screenshot"
+
+
+def test_report_and_suspects_read_excel_and_chinese_headers(tiny_model_path, tmp_path):
+    """What `score` writes — CSV or workbook, English or --zh-headers — `report` and `suspects` read."""
+    from pipeline.report import read_predictions
+
+    csv = tmp_path / "pred.csv"
+    assert main(["score", str(SAMPLE), "-o", str(csv), "--model", str(tiny_model_path), "-q"]) == 0
+    reference, roles = read_predictions(csv)
+    for name, extra in [("zh.csv", ["--zh-headers"]), ("pred.xlsx", []), ("zh.xlsx", ["--zh-headers"])]:
+        out = tmp_path / name
+        assert main(["score", str(SAMPLE), "-o", str(out), "--model", str(tiny_model_path), "-q", *extra]) == 0
+        df, found = read_predictions(out)
+        assert found == roles, name
+        assert list(df.columns) == list(reference.columns), name
+        assert df["cause"].tolist() == reference["cause"].tolist(), name
+        assert df["evidence"].tolist() == reference["evidence"].tolist(), name
+        assert main(["report", str(out), "-o", str(tmp_path / f"{name}.html"), "-q"]) == 0
+        assert "cause-mix" in (tmp_path / f"{name}.html").read_text(encoding="utf-8")
+        assert main(["suspects", str(out), "-o", str(tmp_path / f"{name}.suspects.csv"), "-q"]) == 0
+
+
+def test_a_workbook_without_predictions_is_refused_in_one_line(tmp_path, capsys):
+    book = tmp_path / "other.xlsx"
+    pd.DataFrame({"x": [1]}).to_excel(book, sheet_name="Sheet1", index=False)
+    assert main(["report", str(book), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no sheet named 'predictions'" in err[0] and "other.xlsx" in err[0]
+    fake = tmp_path / "fake.xlsx"
+    fake.write_text("not a zip", encoding="utf-8")
+    assert main(["report", str(fake), "-o", str(tmp_path / "r.html")]) == 2
+    assert "not an Excel workbook" in capsys.readouterr().err
