@@ -6,10 +6,12 @@ requirements of the libraries it imports — nothing of the repository is read a
 so ``mlflow.pyfunc.load_model("models:/reviewcause@champion")`` works from any directory and in a
 fresh environment built from the model's own ``requirements.txt``.
 
-The signature names every input column the CLI recognises (English, simplified and
-traditional aliases, all optional, any type) and the output columns (:data:`PRED_COLUMNS`), with
-an input example; ``mlflow models serve`` therefore accepts an export's own headers
-(评价内容, 评分 …) and answers with the full decision columns.
+The signature declares the output columns (:data:`PRED_COLUMNS`) and **no input schema**:
+MLflow silently drops every input column a schema does not name, so a schema of aliases would
+lose 'Review Text', 評價內容 or ' 评价内容 ' — header forms the CLI reads. Without one, the
+Predictor finds the columns itself, by the same aliases as the CLI (listed in the model's
+metadata as ``input_aliases``, with an input example); ``mlflow models serve`` therefore accepts
+an export's own headers and answers with the full decision columns.
 """
 
 from __future__ import annotations
@@ -39,23 +41,21 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
         return self.predictor.predict(model_input)
 
 
-def input_columns() -> list[str]:
+def input_aliases() -> dict[str, list[str]]:
+    """Header names the Predictor recognises per role (matched ignoring case, spaces, ``_``/``-``
+    and script, as in the CLI)."""
     from pipeline.tables import ALIASES
 
-    names = []
-    for aliases in ALIASES.values():
-        names.extend(a for a in aliases if a not in names)
-    return names
+    return {role: list(names) for role, names in ALIASES.items()}
 
 
 def signature():
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
+    from mlflow.types.schema import ColSpec, Schema
 
-    inputs = Schema([ColSpec(AnyType(), name, required=False) for name in input_columns()])
     kinds = {"confidence": "double", "malicious_score": "double", "suspected_malicious": "boolean"}
     outputs = Schema([ColSpec(kinds.get(c, "double" if c.startswith("p_") else "string"), c) for c in PRED_COLUMNS])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    return ModelSignature(inputs=None, outputs=outputs)
 
 
 def pip_requirements() -> list[str]:
@@ -81,6 +81,7 @@ def log_pyfunc(model_path: Path, registered_model_name: str | None = None, name:
         code_paths=[str(Path(__file__).resolve().parent)],
         signature=signature(),
         input_example=example,
+        metadata={"input_aliases": input_aliases()},
         pip_requirements=pip_requirements(),
         registered_model_name=registered_model_name,
     )

@@ -38,9 +38,22 @@ def test_model_folder_is_self_contained(logged):
     reqs = (logged / "requirements.txt").read_text()
     for name in ("scikit-learn==", "jieba==", "opencc==", "pandas=="):
         assert name in reqs
-    mlmodel = (logged / "MLmodel").read_text(encoding="utf-8")
-    assert "评价内容" in mlmodel.encode().decode("unicode_escape", errors="ignore") or "\\u8bc4\\u4ef7\\u5185\\u5bb9" in mlmodel
-    assert '"name": "cause"' in mlmodel
+    import mlflow
+
+    meta = mlflow.models.Model.load(str(logged / "MLmodel"))
+    assert "评价内容" in meta.metadata["input_aliases"]["text"]
+    assert meta.signature.inputs is None  # MLflow would drop every header a schema does not name
+    assert [c.name for c in meta.signature.outputs.inputs] == PRED_COLUMNS
+
+
+@pytest.mark.parametrize("header", ["评价内容", " 评价内容 ", "評價內容", "Review Text", "review_text", "CONTENT", "评论"])
+def test_pyfunc_finds_the_text_under_any_header_the_cli_reads(logged, header):
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(str(logged))
+    out = model.predict(pd.DataFrame({header: ["返我50块就改好评，不然一直差评"], "評分": [1]}))
+    assert list(out.columns) == PRED_COLUMNS
+    assert out.loc[0, "cause"] == "extortion"
 
 
 def test_fresh_venv_from_the_models_requirements_predicts_outside_the_repo(logged, tmp_path):
