@@ -52,12 +52,21 @@ def _parse_params(pairs: list[str]):
             elif isinstance(default, tuple):
                 params[key] = tuple(int(x) for x in value.split(",") if x.strip())
             elif default is None:
-                params[key] = None if value.lower() in ("", "none") else (float(value) if "." in value else int(value))
+                params[key] = None if value.lower() in ("", "none") else _number_or_text(value)
             else:
                 params[key] = type(default)(value)
         except ValueError:
             raise InputError(f"--param {key}={value!r}: expected a {type(default).__name__}") from None
     return predictor.set_params(**params)
+
+
+def _number_or_text(value: str):
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value  # e.g. stack=head
 
 
 def cmd_score(args) -> int:

@@ -84,3 +84,15 @@ def test_evaluate_counts_none_labels_honestly(tmp_path, tiny_model_path, capsys)
     out = capsys.readouterr().out
     figures = json.loads(out[out.index("{"):])
     assert figures["primary_accuracy"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def test_param_values_take_the_type_of_the_default():
+    from pipeline.cli import _parse_params
+    from pipeline.primary import PrimaryStack
+
+    p = _parse_params(["stack=head", "model__clf__C=4", "model__clf__primary_class_weight=none",
+                       "model__features__ngrams__vec__char_orders=2,3", "flag_at=0.9"])
+    assert p.stack == "head" and p.get_params()["model__clf__C"] == 4.0
+    assert p.get_params()["model__clf__primary_class_weight"] == "none"
+    assert p.get_params()["model__features__ngrams__vec__char_orders"] == (2, 3) and p.flag_at == 0.9
+    assert isinstance(p.set_params(stack=PrimaryStack(C=0.5)).get_params()["stack__C"], float)
