@@ -276,14 +276,19 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         """``(n, 8)`` independent per-cause probabilities (rows need not sum to 1)."""
         return _sigmoid(self.decision_function(X))
 
-    def primary_proba(self, X):
+    def primary_proba(self, X, proba=None):
         """``(n, 9)`` probabilities of the primary cause (eight causes, then none).
 
         Without a primary head: the per-cause probabilities renormalised, ``none`` = the
-        probability that no cause applies (product of complements).
+        probability that no cause applies (product of complements). ``proba``: the rows'
+        :meth:`predict_proba` when the caller has it already.
         """
         check_is_fitted(self, "coef_")
-        p = self.predict_proba(X)
+        if self.primary_ is not None and self.primary_blend == 1.0:
+            out = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
+            out[:, self.primary_.classes_] = self.primary_.predict_proba(X)
+            return out
+        p = self.predict_proba(X) if proba is None else proba
         none = np.prod(1 - p, axis=1, keepdims=True)
         ovr = np.hstack([p, none])
         ovr /= ovr.sum(axis=1, keepdims=True)

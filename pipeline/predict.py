@@ -184,7 +184,7 @@ class Predictor(BaseEstimator):
             clf = steps["clf"]
             proba[live] = clf.predict_proba(X)
             stack = getattr(self, "stack_", None)
-            head[live] = (clf.primary_proba(X) if stack is None
+            head[live] = (clf.primary_proba(X, proba[live]) if stack is None
                           else stack.primary_proba(self.model_, prepared.iloc[live], X, proba[live]))
         return proba, head, X, live, empty, prepared["text"].tolist()
 

@@ -146,7 +146,7 @@ class PrimaryStack(BaseEstimator):
     def primary_proba(self, model, prepared: pd.DataFrame, X, proba: np.ndarray) -> np.ndarray:
         """``(n, 9)`` primary-cause probabilities of prepared reviews whose features are ``X``."""
         check_is_fitted(self, "lr_")
-        head = model.named_steps["clf"].primary_proba(X)
+        head = model.named_steps["clf"].primary_proba(X, proba)
         if self.lr_ is None:
             return head
         clauses = Clauses(prepared["text"].tolist())
