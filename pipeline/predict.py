@@ -246,6 +246,19 @@ class Predictor(BaseEstimator):
     def weights(self) -> dict[str, float]:
         return {"campaign": self.campaign_weight, "serial": self.serial_weight, "burst": self.burst_weight}
 
+    def _flag(self, s: Scored, signals: batch_signals.Signals | None, offset: int):
+        """The chunk's batch-signal rows (or None), ``malicious_score``, which rows are special
+        (empty, no complaint: never scored nor flagged) and ``suspected_malicious``."""
+        score = s.model_malicious
+        part = None
+        if signals is not None:
+            part = signals.rows(offset, offset + len(s))
+            score = part.score(score, self.weights())
+        special = np.isin(s.primary, [EMPTY, NO_COMPLAINT])
+        score = np.where(special, 0.0, score)
+        malicious = (np.isin(s.primary, list(MALICIOUS)) | (score >= self.flag_at)) & ~special
+        return part, score, special, malicious
+
     def finish(self, s: Scored, signals: batch_signals.Signals | None = None, offset: int = 0) -> pd.DataFrame:
         """The output columns (:data:`PRED_COLUMNS`) of a scored chunk; ``signals`` are the
         whole-batch signals of the file, whose rows ``offset …`` are this chunk's."""
@@ -260,15 +273,8 @@ class Predictor(BaseEstimator):
         four decimals, the flag as bool), without a DataFrame: what the CSV writer needs.
         Whole-array work; the per-row reference is :meth:`finish_reference`."""
         n = len(s)
-        score = s.model_malicious
-        part = None
-        if signals is not None:
-            part = signals.rows(offset, offset + n)
-            score = part.score(score, self.weights())
+        part, score, special, malicious = self._flag(s, signals, offset)
         primary = s.primary
-        special = np.isin(primary, [EMPTY, NO_COMPLAINT])
-        score = np.where(special, 0.0, score)
-        malicious = (np.isin(primary, list(MALICIOUS)) | (score >= self.flag_at)) & ~special
         plist = primary.tolist()
         cause_zh = [_ZH[c] for c in plist]
         dsr = [_DSR[c] for c in plist]
@@ -302,14 +308,7 @@ class Predictor(BaseEstimator):
     def finish_reference(self, s: Scored, signals: batch_signals.Signals | None = None, offset: int = 0) -> pd.DataFrame:
         """:meth:`finish` row by row: the reference the whole-array path must equal."""
         n = len(s)
-        score = s.model_malicious
-        part = None
-        if signals is not None:
-            part = signals.rows(offset, offset + n)
-            score = part.score(score, self.weights())
-        special = np.isin(s.primary, [EMPTY, NO_COMPLAINT])
-        score = np.where(special, 0.0, score)
-        malicious = (np.isin(s.primary, list(MALICIOUS)) | (score >= self.flag_at)) & ~special
+        part, score, _, malicious = self._flag(s, signals, offset)
         cause_zh, dsr, remedy, causes, evidence, cluster = [], [], [], [], [], []
         for i in range(n):
             c = s.primary[i]
