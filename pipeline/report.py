@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import ZH_COLUMNS, InputError, atomic_csv, find_columns
+from pipeline.tables import InputError, atomic_csv, english_header, find_columns
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -59,7 +59,7 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
             df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise InputError(f"{path}: not a predictions CSV ({type(exc).__name__})") from None
-    df = df.rename(columns=_english_name)
+    df = df.rename(columns=english_header)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
@@ -79,17 +79,6 @@ def _read_workbook(path: Path) -> pd.DataFrame:
                          "write it with 'reviewcause score … -o FILE.xlsx'")
     return book.parse("predictions", dtype=str, keep_default_na=False).fillna("")
 
-
-_ENGLISH = {zh: en for en, zh in ZH_COLUMNS.items()}
-_BOTH = re.compile(r"^(?P<zh>.+)\((?P<en>[a-z_]+)\)$")  # 原因(cause): an input column already had the Chinese name
-
-
-def _english_name(column: str) -> str:
-    column = str(column)
-    m = _BOTH.match(column)
-    if m and ZH_COLUMNS.get(m["en"]) == m["zh"]:
-        return m["en"]
-    return _ENGLISH.get(column, column)
 
 
 def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:

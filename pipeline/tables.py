@@ -977,6 +977,20 @@ def output_header(columns: list[str], trusted: frozenset[str] | set[str] = froze
     return out
 
 
+_ENGLISH = {zh: en for en, zh in ZH_COLUMNS.items()}
+_BOTH = re.compile(r"^(?P<zh>.+)\((?P<en>[a-z_]+)\)$")
+
+
+def english_header(column: object) -> str:
+    """The inverse of :func:`output_header` for one column: ``原因`` or ``原因(cause)`` → ``cause``;
+    any other name as it is."""
+    column = str(column)
+    m = _BOTH.match(column)
+    if m and ZH_COLUMNS.get(m["en"]) == m["zh"]:
+        return m["en"]
+    return _ENGLISH.get(column, column)
+
+
 class _Writer:
     """Common state: the output path (for messages) and OSError → one-line InputError."""
 
