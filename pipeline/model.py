@@ -284,19 +284,19 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         :meth:`predict_proba` when the caller has it already.
         """
         check_is_fitted(self, "coef_")
-        if self.primary_ is not None and self.primary_blend == 1.0:
-            out = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
-            out[:, self.primary_.classes_] = self.primary_.predict_proba(X)
-            return out
+        head = None
+        if self.primary_ is not None:
+            head = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
+            head[:, self.primary_.classes_] = self.primary_.predict_proba(X)
+            if self.primary_blend == 1.0:
+                return head
         p = self.predict_proba(X) if proba is None else proba
         none = np.prod(1 - p, axis=1, keepdims=True)
         ovr = np.hstack([p, none])
         ovr /= ovr.sum(axis=1, keepdims=True)
-        if self.primary_ is None:
+        if head is None:
             return ovr
-        out = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
-        out[:, self.primary_.classes_] = self.primary_.predict_proba(X)
-        return self.primary_blend * out + (1 - self.primary_blend) * ovr
+        return self.primary_blend * head + (1 - self.primary_blend) * ovr
 
     def predict(self, X):
         return (self.predict_proba(X) >= self.thresholds_).astype(int)
