@@ -3,7 +3,8 @@
 Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
 (id,source,category,rating,stratum,text) and a one-line-per-review .txt view for the reader.
 
-    python data/labelling/make_batches.py
+    python data/labelling/make_batches.py              # round 1: new01-18, old01-07
+    python data/labelling/make_batches.py --round 2    # round 2: new19-22
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -12,6 +13,7 @@ reported apart so class balance stays honest.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -97,7 +99,68 @@ def write(frame: pd.DataFrame, prefix: str) -> list[str]:
     return names
 
 
-if __name__ == "__main__":
+# round 2 (2026-12-02): more labels where the model is weakest — the taste-or-defect boundary of
+# clothing, shampoo and fruit (random within those cells), the other categories at random, and
+# causes 5-8 (a wider cue search, reported as ``enriched``). Drawn among reviews no batch holds.
+ROUND2_SEED = 20261202
+NOVICE_PRANK = re.compile(
+    "不小心|忘了|忘记|不懂|不会用|随便|凑字|就是想|默认|好评|中评|差评.{0,4}(?:改|删)|小白|"
+    "嘻嘻|呵呵|哈哈|233|无语|\\?{3}|!{3}"
+)
+ROUND2 = {  # batch: [(source, category, stratum, n)]
+    "new19": [("online_shopping", "衣服", "random", 150), ("online_shopping", "洗发水", "random", 150)],
+    "new20": [("online_shopping", "水果", "random", 100), ("online_shopping", "书籍", "random", 50),
+              ("online_shopping", "手机", "random", 50), ("online_shopping", "平板", "random", 50),
+              ("online_shopping", "计算机", "random", 50)],
+    "new21": [("online_shopping", None, "enriched", 300)],
+    "new22": [("jd_aircon", None, "enriched", 150), ("waimai", None, "enriched", 150)],
+}
+
+
+def draw_round2() -> dict[str, pd.DataFrame]:
+    taken = set()
+    for path in OUT.glob("*.csv"):
+        taken |= set(pd.read_csv(path, dtype=str).id)
+    sample = pd.read_csv(HERE.parent / "sample_reviews.csv", dtype=str)
+    taken |= set(sample.iloc[:, 0])
+    pools = {
+        "online_shopping": pd.read_csv(RAW / "online_shopping_neg.csv", dtype=str).assign(rating=""),
+        "jd_aircon": pd.read_csv(RAW / "jd_aircon.csv", dtype=str).assign(category="空调"),
+        "waimai": pd.read_csv(RAW / "waimai_neg.csv", dtype=str).assign(category="外卖", rating=""),
+    }
+    cols = ["id", "source", "category", "rating", "stratum", "text"]
+    out = {}
+    for batch, cells in ROUND2.items():
+        parts = []
+        for source, category, stratum, n in cells:
+            pool = pools[source]
+            pool = pool[~pool.id.isin(taken)]
+            if category is not None:
+                pool = pool[pool.category == category]
+            if stratum == "enriched":
+                pool = pool[pool.text.str.contains(ENRICH) | pool.text.str.contains(NOVICE_PRANK)]
+                if source == "jd_aircon":  # complaints or ★1-3 praise, not the bulk of ★5 praise
+                    pool = pool[pool.rating.astype(int) <= 3]
+            part = pool.sample(min(n, len(pool)), random_state=ROUND2_SEED)
+            taken |= set(part.id)
+            parts.append(part.assign(source=source, stratum=stratum)[cols])
+        out[batch] = pd.concat(parts).sample(frac=1, random_state=ROUND2_SEED).reset_index(drop=True)
+    return out
+
+
+def write_named(frame: pd.DataFrame, name: str) -> None:
+    frame.to_csv(OUT / f"{name}.csv", index=False)
+    with open(OUT / f"{name}.txt", "w", encoding="utf-8") as fh:
+        for r in frame.itertuples():
+            meta = f"{r.source}/{r.category}" + (f" ★{r.rating}" if r.rating else "")
+            fh.write(f"{r.id}\t{meta}\t{_flat(r.text)}\n")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--round", "2"]:
+    for name, frame in draw_round2().items():
+        write_named(frame, name)
+        print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
+elif __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     new, old = draw()
     print("new:", len(new), new.groupby(["source", "stratum"]).size().to_dict())
