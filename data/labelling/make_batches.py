@@ -5,6 +5,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
 
     python data/labelling/make_batches.py              # round 1: new01-18, old01-07
     python data/labelling/make_batches.py --round 2    # round 2: new19-22
+    python data/labelling/make_batches.py --round 3    # round 3: new23-25
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -117,10 +118,30 @@ ROUND2 = {  # batch: [(source, category, stratum, n)]
 }
 
 
-def draw_round2() -> dict[str, pd.DataFrame]:
+# Round 2's batch files are the record of its draw: it was drawn once with a looser cue search,
+# then redrawn after that search was fixed, and the redraw also excluded the first draw's
+# reviews (nobody had read them). Re-running ``--round 2`` therefore gives other reviews; rounds
+# are reproducible from round 3 on, each excluding the batches of earlier rounds.
+
+# round 3: the expectation-gap / product-quality boundary in real wording — reviews that talk
+# about taste, fit, look, smell or texture (stratum ``boundary``), and JD ★1-3 at random.
+TASTE = re.compile(
+    "味道|香味|气味|颜色|色差|手感|质地|偏大|偏小|不喜欢|不适合|太甜|太咸|太辣|口感|款式|版型|尺码|难闻|太香|油腻|不好看"
+)
+ROUND3 = {
+    "new23": [("online_shopping", None, "boundary", 300)],
+    "new24": [("online_shopping", None, "boundary", 300)],
+    "new25": [("waimai", None, "boundary", 150), ("jd_aircon", None, "random", 150)],
+}
+
+
+def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
+    plan = ROUND2 if plan is None else plan
+    first = min(plan)  # the batches of earlier rounds (so a round draws the same again)
     taken = set()
     for path in OUT.glob("*.csv"):
-        taken |= set(pd.read_csv(path, dtype=str).id)
+        if path.stem.startswith("old") or path.stem < first:
+            taken |= set(pd.read_csv(path, dtype=str).id)
     sample = pd.read_csv(HERE.parent / "sample_reviews.csv", dtype=str)
     taken |= set(sample.iloc[:, 0])
     pools = {
@@ -130,7 +151,7 @@ def draw_round2() -> dict[str, pd.DataFrame]:
     }
     cols = ["id", "source", "category", "rating", "stratum", "text"]
     out = {}
-    for batch, cells in ROUND2.items():
+    for batch, cells in plan.items():
         parts = []
         for source, category, stratum, n in cells:
             pool = pools[source]
@@ -139,12 +160,14 @@ def draw_round2() -> dict[str, pd.DataFrame]:
                 pool = pool[pool.category == category]
             if stratum == "enriched":
                 pool = pool[pool.text.str.contains(ENRICH) | pool.text.str.contains(NOVICE_PRANK)]
-                if source == "jd_aircon":  # complaints or ★1-3 praise, not the bulk of ★5 praise
-                    pool = pool[pool.rating.astype(int) <= 3]
-            part = pool.sample(min(n, len(pool)), random_state=ROUND2_SEED)
+            if stratum == "boundary":
+                pool = pool[pool.text.str.contains(TASTE)]
+            if source == "jd_aircon":  # complaints or ★1-3 praise, not the bulk of ★5 praise
+                pool = pool[pool.rating.astype(int) <= 3]
+            part = pool.sample(min(n, len(pool)), random_state=seed)
             taken |= set(part.id)
             parts.append(part.assign(source=source, stratum=stratum)[cols])
-        out[batch] = pd.concat(parts).sample(frac=1, random_state=ROUND2_SEED).reset_index(drop=True)
+        out[batch] = pd.concat(parts).sample(frac=1, random_state=seed).reset_index(drop=True)
     return out
 
 
@@ -156,8 +179,9 @@ def write_named(frame: pd.DataFrame, name: str) -> None:
             fh.write(f"{r.id}\t{meta}\t{_flat(r.text)}\n")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--round", "2"]:
-    for name, frame in draw_round2().items():
+if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
+    plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1)}
+    for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_named(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
 elif __name__ == "__main__":
