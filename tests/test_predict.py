@@ -112,3 +112,43 @@ def test_foreign_pickle_is_never_loaded(tmp_path):
     with pytest.raises(InputError, match="does not match the hash"):
         load_predictor(evil)
     assert not marker.exists()
+
+
+def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_path, tmp_path, monkeypatch):
+    """The first load writes a plain-pickle copy to the cache; later loads read it (same
+    predictions); a copy that does not match its hash, or that others could have written, is
+    ignored — never unpickled."""
+    import os
+    import pickle
+
+    import joblib
+
+    from pipeline import persist, segment
+
+    monkeypatch.setattr(segment, "_cache_dir", lambda: tmp_path)
+    digest = persist.read_meta(tiny_model_path)["sha256"]
+    pkl, mark = persist._cache_paths(digest)
+    assert not pkl.exists()
+    first = load_predictor(tiny_model_path)
+    assert pkl.exists() and mark.read_text().strip() == persist.sha256(pkl)
+    calls = []
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a) or pytest.fail("joblib.load with a valid copy"))
+    second = load_predictor(tiny_model_path)
+    texts = pd.DataFrame({"text": ["物流太慢了，等了十天", "质量很差，用两天就坏了"]})
+    assert first.predict(texts).equals(second.predict(texts))
+    monkeypatch.undo()
+    monkeypatch.setattr(segment, "_cache_dir", lambda: tmp_path)
+
+    marker = tmp_path / "pwned"
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    pkl.write_bytes(pickle.dumps(Boom()))  # a planted copy: its hash is not the recorded one
+    assert isinstance(load_predictor(tiny_model_path), type(first)) and not marker.exists()
+    # the load rewrote a good copy; a planted copy whose hash matches but that the group can write
+    pkl.write_bytes(pickle.dumps(Boom()))
+    mark.write_text(persist.sha256(pkl))
+    os.chmod(pkl, 0o666)
+    assert isinstance(load_predictor(tiny_model_path), type(first)) and not marker.exists()
