@@ -17,8 +17,10 @@ data, each a clone of the fitted classifier without threshold tuning), so it lea
 classifier behaves on reviews it has not seen. Measured by 5-fold cross-validation against the
 head alone: README, "Measured figures".
 
-A review of one clause costs nothing extra (its clause is the review); longer reviews are
-scored once more clause by clause, through the same fitted features.
+A review of one clause costs nothing extra (its clause is the review); a longer review is
+scored once more clause by clause, through the same fitted features, when its primary cause
+is in question (``gate``: a second cause is at all likely) — the others are taken as one clause,
+in training as in scoring.
 """
 
 from __future__ import annotations
@@ -42,13 +44,15 @@ ON = 0.5  # a clause names a cause when its probability reaches this
 
 class Clauses:
     """The clauses of the reviews that have more than one, in order: ``texts``, the review each
-    belongs to (``owner``), its position in the review (``pos``) and clauses per review (``count``)."""
+    belongs to (``owner``), its position in the review (``pos``) and clauses per review (``count``).
+    ``keep``: only these reviews are split (the others count as one clause)."""
 
-    def __init__(self, texts: list[str]):
+    def __init__(self, texts: list[str], keep: np.ndarray | None = None):
         out, owner, pos = [], [], []
         count = np.ones(len(texts), dtype=np.int64)
-        for i, text in enumerate(texts):
-            parts = _CLAUSE.findall(text)
+        rows = range(len(texts)) if keep is None else np.flatnonzero(keep).tolist()
+        for i in rows:
+            parts = _CLAUSE.findall(texts[i])
             if len(parts) > 1:
                 out.extend(parts)
                 owner.extend([i] * len(parts))
@@ -57,9 +61,25 @@ class Clauses:
         self.texts, self.count = out, count
         self.owner, self.pos = np.asarray(owner, dtype=np.int64), np.asarray(pos, dtype=np.int64)
 
+    def only(self, keep: np.ndarray) -> tuple["Clauses", np.ndarray]:
+        """These clauses with only the reviews of ``keep`` split, and which clauses stay."""
+        out = Clauses([])
+        stay = keep[self.owner] if len(self.owner) else np.zeros(0, dtype=bool)
+        out.texts = [t for t, k in zip(self.texts, stay.tolist()) if k]
+        out.owner, out.pos = self.owner[stay], self.pos[stay]
+        out.count = np.where(keep, self.count, 1)
+        return out, stay
+
     def frame(self) -> pd.DataFrame:
         """The clauses as prepared reviews of unknown rating (the rating is a feature of its own)."""
         return pd.DataFrame({"text": self.texts, "rating": np.full(len(self.texts), np.nan)})
+
+
+def in_question(proba: np.ndarray, gate: float) -> np.ndarray:
+    """The reviews whose primary cause is in question: a second cause reaches ``gate``."""
+    if proba.shape[1] < 2:
+        return np.zeros(len(proba), dtype=bool)
+    return np.partition(proba, -2, axis=1)[:, -2] >= gate
 
 
 def _log(p: np.ndarray) -> np.ndarray:
@@ -101,29 +121,38 @@ class PrimaryStack(BaseEstimator):
     rows; ``primary_proba(model, prepared, X, proba)`` → ``(n, 9)`` (eight causes, then none).
     ``folds`` inner folds (fewer when a class is too small; none at all → the head decides),
     ``C`` of the regression, ``n_jobs`` processes for the inner fits (``None``: up to 2).
+    ``gate``: a review is scored clause by clause only when its primary cause is in question —
+    a second cause's probability reaches ``gate`` (:func:`in_question`); 0 splits every review of
+    several clauses. The same rule holds in training and scoring, so the regression learns what
+    it will see.
     """
 
-    def __init__(self, folds=5, C=1.0, n_jobs=None, seed=13):
+    gate = 0.0  # what a stacker pickled before the gate existed did
+
+    def __init__(self, folds=5, C=1.0, n_jobs=None, seed=13, gate=0.2):
         self.folds = folds
         self.C = C
         self.n_jobs = n_jobs
         self.seed = seed
+        self.gate = gate
 
     def _clause_proba(self, model, clauses: Clauses) -> np.ndarray:
         if not clauses.texts:
             return np.zeros((0, K))
         return model.named_steps["clf"].predict_proba(model.named_steps["features"].transform(clauses.frame()))
 
-    def fit(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None):
+    def out_of_fold(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None):
+        """The classifier's out-of-fold outputs on the training rows — ``(proba, head, clauses,
+        clause_proba)`` with every review of several clauses split — or None when the classes
+        are too small for inner folds."""
         from joblib import Parallel, delayed
 
         feats, clf = model.named_steps["features"], model.named_steps["clf"]
         primary = np.asarray(primary)
         w = np.ones(len(primary)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        self.lr_ = None
         folds = min(self.folds, int(np.bincount(primary).max()))
         if folds < 2 or len(np.unique(primary)) < 2:
-            return self
+            return None
         X = feats.transform(prepared)
         clauses = Clauses(prepared["text"].tolist())
         Xc = feats.transform(clauses.frame()) if clauses.texts else None
@@ -139,8 +168,22 @@ class PrimaryStack(BaseEstimator):
             proba[te], head[te] = p, h
             if Xc is not None:
                 clause_proba[np.isin(clauses.owner, te)] = cp
-        F = stack_features(proba, head, clauses, clause_proba, prepared["rating"].to_numpy(dtype=float))
-        self.lr_ = LogisticRegression(C=self.C, max_iter=3000).fit(F, primary, sample_weight=w)
+        return proba, head, clauses, clause_proba
+
+    def features(self, proba, head, clauses: Clauses, clause_proba, ratings) -> np.ndarray:
+        """The regression's inputs from outputs where every review of several clauses was split:
+        the reviews not in question (``gate``) count as one clause."""
+        gated, stay = clauses.only(in_question(proba, self.gate))
+        return stack_features(proba, head, gated, clause_proba[stay], ratings)
+
+    def fit(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None):
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        self.lr_ = None
+        outputs = self.out_of_fold(model, prepared, Y, primary, w)
+        if outputs is None:
+            return self
+        F = self.features(*outputs, prepared["rating"].to_numpy(dtype=float))
+        self.lr_ = LogisticRegression(C=self.C, max_iter=3000).fit(F, np.asarray(primary), sample_weight=w)
         return self
 
     def primary_proba(self, model, prepared: pd.DataFrame, X, proba: np.ndarray) -> np.ndarray:
@@ -149,7 +192,7 @@ class PrimaryStack(BaseEstimator):
         head = model.named_steps["clf"].primary_proba(X, proba)
         if self.lr_ is None:
             return head
-        clauses = Clauses(prepared["text"].tolist())
+        clauses = Clauses(prepared["text"].tolist(), keep=in_question(proba, self.gate))
         F = stack_features(proba, head, clauses, self._clause_proba(model, clauses),
                            prepared["rating"].to_numpy(dtype=float))
         out = np.zeros((len(proba), NONE_CLASS + 1))

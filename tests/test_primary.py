@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.primary import Clauses, PrimaryStack, stack_features
+from pipeline.primary import Clauses, PrimaryStack, in_question, stack_features
 from pipeline.taxonomy import CAUSE_IDS
 
 LOGISTICS = ["快递太慢了", "物流停了好几天", "发货拖了一个星期", "包裹压坏了", "等了十天才到", "送货员不送上楼"]
@@ -22,6 +22,35 @@ def test_clauses_split_at_punctuation_and_keep_order():
     assert c.owner.tolist() == [0, 0, 3, 3, 3]
     assert c.pos.tolist() == [0, 1, 0, 1, 2]
     assert c.count.tolist() == [2, 1, 1, 3]  # a review of one clause (or none) is its own clause
+
+
+def test_only_the_reviews_in_question_are_split_the_same_way_in_training_and_scoring():
+    texts = ["快递太慢了，质量很差！", "一句话", "客服不回；发错货。还漏液", "包装破了，少发一件"]
+    k = len(CAUSE_IDS)
+    proba = np.zeros((4, k))
+    proba[0, [2, 3]] = [0.9, 0.6]  # two causes likely: in question
+    proba[2, [1, 2]] = [0.8, 0.1]  # one cause stands out: not in question at gate 0.2
+    proba[3, [0, 2]] = [0.2, 0.7]  # exactly at the gate: in question
+    keep = in_question(proba, 0.2)
+    assert keep.tolist() == [True, False, False, True]
+    direct = Clauses(texts, keep=keep)  # scoring: only those reviews are split
+    every = Clauses(texts)
+    gated, stay = every.only(keep)  # training: split everything once, then gate
+    assert direct.texts == gated.texts == ["快递太慢了", "质量很差", "包装破了", "少发一件"]
+    assert direct.owner.tolist() == gated.owner.tolist() == [0, 0, 3, 3]
+    assert direct.pos.tolist() == gated.pos.tolist() == [0, 1, 0, 1]
+    assert direct.count.tolist() == gated.count.tolist() == [2, 1, 1, 2]
+    assert stay.tolist() == [True, True, False, False, False, True, True]
+    # the stacker's training features equal what scoring builds from the gated clauses
+    cp = np.random.default_rng(0).random((len(every.texts), k))
+    head = np.full((4, k + 1), 1 / (k + 1))
+    r = np.array([1.0, np.nan, 5.0, 3.0])
+    st = PrimaryStack(gate=0.2)
+    np.testing.assert_array_equal(st.features(proba, head, every, cp, r), stack_features(proba, head, direct, cp[stay], r))
+    # gate 0 splits every review of several clauses, as the stacker did before the gate
+    st.gate = 0.0
+    np.testing.assert_array_equal(st.features(proba, head, every, cp, r), stack_features(proba, head, every, cp, r))
+    assert in_question(np.zeros((2, 1)), 0.0).tolist() == [False, False]  # one cause: nothing in question
 
 
 def test_stack_features_mark_the_cause_named_first():
