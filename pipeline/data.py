@@ -22,6 +22,7 @@ from pipeline.taxonomy import CAUSE_IDS, NONE, SEP, parse_labels
 
 COLUMNS = ["id", "text", "labels", "primary", "source", "script"]
 AUTHORED = DATA / "authored.jsonl"
+AUTHORED_CATEGORIES = DATA / "authored_categories.jsonl"
 APPLIANCE = DATA / "jd_labels.csv"
 CORPUS = RAW / "online_shopping_neg.csv"
 
@@ -172,7 +173,8 @@ def load_labelled(raw: Path = RAW, authored: bool = True) -> pd.DataFrame:
       adjudicated) of online-shopping, JD appliance and food-delivery reviews, with provenance;
     * ``raw/labels_dev.csv`` and ``jd_labels.csv`` — the original single-reader labels, for the
       reviews whose second reading is not in ``labels.csv`` yet (``reading = single``);
-    * ``raw/constructed_dev.jsonl`` (constructed) and ``authored.jsonl`` (training only).
+    * ``raw/constructed_dev.jsonl`` (constructed); ``authored.jsonl`` and
+      ``authored_categories.jsonl`` (written by the guide, double-read; training only).
 
     Columns: ``COLUMNS`` + ``rating`` (1–5 or NaN), ``category``, ``stratum``, ``reading``.
     """
@@ -201,6 +203,10 @@ def load_labelled(raw: Path = RAW, authored: bool = True) -> pd.DataFrame:
                                                                                  rating="", reading="constructed"))
     if authored and AUTHORED.exists():
         frames.append(read_jsonl(AUTHORED, "authored").assign(category="authored", stratum="authored", rating="", reading="authored"))
+    if authored and AUTHORED_CATEGORIES.exists():
+        a = pd.read_json(AUTHORED_CATEGORIES, lines=True, dtype={"id": str})
+        frames.append(_finish(a, "authored").assign(category=a["category"].to_numpy(), stratum="authored", rating="",
+                                                    reading="authored"))
     cols = COLUMNS + ["rating", "category", "stratum", "reading"]
     out = pd.concat([f[cols] for f in frames], ignore_index=True)
     out["rating"] = pd.to_numeric(out["rating"], errors="coerce")

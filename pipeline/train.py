@@ -346,7 +346,7 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
 #: need a retrain bump ``pipeline.__version__`` (part of the hash); refactors that keep outputs
 #: identical (tests check the fast paths against the reference) do not retrain a shipped model.
 TRAIN_INPUTS = ("data/labels.csv", "data/raw/labels_dev.csv", "data/jd_labels.csv", "data/raw/constructed_dev.jsonl",
-                "data/authored.jsonl", "data/userdict.txt")
+                "data/authored.jsonl", "data/authored_categories.jsonl", "data/userdict.txt")
 
 
 def inputs_hash() -> str:
