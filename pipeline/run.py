@@ -11,6 +11,7 @@ and the staging folder, keep any previous output intact, and exit 130 / 143 with
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -297,10 +298,15 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
                 if bar is not None:
                     bar.update(n)
 
+            # the model's tables built once, then every object alive so far (the model, its
+            # vocabularies, the modules) kept out of the cyclic garbage collector's scans: ~9 %
+            # of score_chunk's time went to collections that walked them again and again (and
+            # forked workers share those pages instead of copying them when the GC touches them)
+            _warm_up(predictor, batch)
+            gc.freeze()
             if jobs > 1:
                 import multiprocessing as mp
 
-                _warm_up(predictor, batch)
                 pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
                 _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally, render)
             else:
@@ -308,6 +314,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT) from None
     finally:
+        gc.unfreeze()
         if pool is not None:
             pool.terminate()
             pool.join()

@@ -98,3 +98,31 @@ def test_progress_estimate_counts_rows(tmp_path):
     src = tmp_path / "r.csv"
     src.write_text("text\n" + "差评\n" * 120, encoding="utf-8")
     assert estimate_rows(src) == 120
+
+
+def test_leave_one_domain_out_never_trains_on_the_held_out_domain(fixture_frame, tracking, monkeypatch):
+    import pipeline.train as train
+
+    base = _frame(fixture_frame)
+    # two "categories" with the same reviews, authored rows that only ever train
+    frame = pd.concat([base.assign(category="书籍", id=base["id"] + "a"), base.assign(category="衣服", id=base["id"] + "b"),
+                       base.assign(source="authored", category="美妆", id=base["id"] + "c")], ignore_index=True)
+    seen = []
+    real_fit = train.fit
+
+    def spy(tr, predictor=None, authored_weight=0.5):
+        seen.append(set(tr["category"]))
+        return real_fit(tr, predictor, authored_weight)
+
+    monkeypatch.setattr(train, "fit", spy)
+    table = train.run_domains(tiny_predictor(), frame=frame, min_reviews=10, log=lambda m: None)
+    assert list(table.index) == ["书籍", "衣服", "mean over domains"]  # authored is never held out
+    assert seen == [{"衣服", "美妆"}, {"书籍", "美妆"}]
+    assert table.loc["书籍", "n"] == len(base) and table.loc["mean over domains", "n"] == 2 * len(base)
+    # trained on the other category's identical reviews, the model gets most of them right
+    assert table.loc["书籍", "primary_accuracy"] >= 0.75
+    mean = table.loc["mean over domains"]
+    assert mean["primary_accuracy"] == pytest.approx(table.iloc[:2]["primary_accuracy"].mean())
+    runs = MlflowClient(tracking_uri=tracking).search_runs(
+        [mlflow.get_experiment_by_name(train.EXPERIMENT).experiment_id], "tags.kind = 'domains'")
+    assert len(runs) == 1 and "mean_primary_accuracy" in runs[0].data.metrics
