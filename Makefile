@@ -42,6 +42,9 @@ data/labels.csv: data/labelling/consolidate.py $(wildcard data/labelling/reading
 data/authored.jsonl: data/authoring/authored_source.py | $(STAMP)
 	$(PY) data/authoring/authored_source.py $@
 
+data/authored_categories.jsonl: data/authoring/categories.py $(wildcard data/authoring/categories/*.csv) | $(STAMP) ## rebuild the double-read reviews of other categories from their readings
+	$(PY) data/authoring/categories.py build
+
 model: $(STAMP) ## the default model: kept when current (content hash of its inputs), else trained
 	$(PY) -m pipeline ensure-model
 
