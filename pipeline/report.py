@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import InputError, atomic_csv, english_header, find_columns
+from pipeline.tables import InputError, atomic_csv, display_name, english_header, find_columns, read_frame
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -55,10 +55,12 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         df = _read_workbook(path)
     else:
-        try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{path}: not a predictions CSV ({type(exc).__name__})") from None
+        # decoded like any input (UTF-8/16, GBK, Big5; comma, tab or semicolon): a predictions
+        # CSV opened in Excel and saved again ("CSV", "Unicode text") still reads
+        df, _ = read_frame(path)
+        df = df.fillna("").astype(str)
+        df.columns = [c if english_header(display_name(c)) not in PRED_COLUMNS else english_header(display_name(c))
+                      for c in df.columns]
     df = df.rename(columns=english_header)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:

@@ -305,3 +305,31 @@ def test_a_workbook_without_predictions_is_refused_in_one_line(tmp_path, capsys)
     fake.write_text("not a zip", encoding="utf-8")
     assert main(["report", str(fake), "-o", str(tmp_path / "r.html")]) == 2
     assert "not an Excel workbook" in capsys.readouterr().err
+
+
+def test_a_predictions_csv_saved_again_by_excel_still_reads(tiny_model_path, tmp_path):
+    """Opened in Excel and saved as "CSV" (GBK on a Chinese Windows) or "Unicode text" (UTF-16,
+    tab-separated): report reads the same table."""
+    from pipeline.report import read_predictions
+    from pipeline.tables import InputError
+
+    predictions = tmp_path / "pred.csv"
+    assert main(["score", str(SAMPLE), "-o", str(predictions), "--model", str(tiny_model_path), "-q"]) == 0
+    reference, roles = read_predictions(predictions)
+    text = Path(predictions).read_text(encoding="utf-8-sig")
+    frame = pd.read_csv(predictions, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(text.encode("gbk", errors="replace"))
+    utf16 = tmp_path / "unicode.txt"
+    frame.to_csv(utf16, sep="\t", index=False, encoding="utf-16")
+    for path in (gbk, utf16):
+        df, found = read_predictions(path)
+        assert found == roles, path.name
+        assert list(df.columns) == list(reference.columns), path.name
+        assert df["cause"].tolist() == reference["cause"].tolist(), path.name
+        assert df["review_id"].tolist() == reference["review_id"].tolist(), path.name
+        assert main(["report", str(path), "-o", str(tmp_path / f"{path.name}.html"), "-q"]) == 0
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\x00\x01\x02 not a table")
+    with pytest.raises(InputError):
+        read_predictions(broken)
