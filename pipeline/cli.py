@@ -140,7 +140,8 @@ def cmd_evaluate(args) -> int:
     if args.by_domain:
         from pipeline.train import run_domains
 
-        table = run_domains(_parse_params(args.param), frame=_labelled(args), log=lambda m: _say(args, m))
+        domains = [d.strip() for d in args.domains.split(",") if d.strip()] if args.domains else None
+        table = run_domains(_parse_params(args.param), frame=_labelled(args), domains=domains, log=lambda m: _say(args, m))
         print(table.round(4).to_string())
         return 0
     if args.labelled is None:
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-domain", action="store_true",
                    help="leave one product category or platform out at a time: how the model and the baseline do on "
                         "a domain they never saw (a fit per domain; tens of minutes)")
+    p.add_argument("--domains", help="with --by-domain: only these, comma-separated (e.g. 衣服,书籍,waimai,appliance)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -40,6 +40,7 @@ from pipeline.normalize import normalize
 from pipeline.paths import DEFAULT_MODEL, ROOT
 from pipeline.predict import Predictor
 from pipeline.segment import current_backend
+from pipeline.tables import InputError
 from pipeline.taxonomy import CAUSE_IDS, MALICIOUS
 
 DEFAULT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"
@@ -230,6 +231,10 @@ def leave_domain_out(frame: pd.DataFrame, predictor: Predictor | None = None, do
     and the difference; the last row is the mean over domains."""
     frame = frame.reset_index(drop=True)
     dom = domains_of(frame)
+    known = set(dom)
+    unknown = [d for d in domains or [] if d not in known]
+    if unknown:
+        raise InputError(f"no labelled reviews of domain(s) {', '.join(unknown)}; domains: {', '.join(sorted(map(str, known)))}")
     if domains is None:
         counts = pd.Series(dom[np.isin(frame["source"].to_numpy(), ["real", "waimai", "appliance"])]).value_counts()
         domains = sorted(d for d, n in counts.items() if n >= min_reviews)
@@ -255,7 +260,7 @@ def leave_domain_out(frame: pd.DataFrame, predictor: Predictor | None = None, do
 
 
 def run_domains(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, authored_weight: float = 0.5,
-                min_reviews: int = 100, log=print) -> pd.DataFrame:
+                min_reviews: int = 100, domains: list[str] | None = None, log=print) -> pd.DataFrame:
     """:func:`leave_domain_out`, tracked as an MLflow run (``domains-…``) with a metric per domain."""
     import mlflow
 
@@ -268,7 +273,7 @@ def run_domains(predictor: Predictor | None = None, frame: pd.DataFrame | None =
         mlflow.log_params(logged_params(predictor) | {"authored_weight": authored_weight, "protocol": "leave-one-domain-out"})
         mlflow.set_tags({"reviewcause.version": __version__, "kind": "domains", "reviewcause.data_hash": data})
         t0 = time.perf_counter()
-        table = leave_domain_out(frame, predictor, authored_weight=authored_weight, min_reviews=min_reviews, log=log)
+        table = leave_domain_out(frame, predictor, domains, authored_weight=authored_weight, min_reviews=min_reviews, log=log)
         mlflow.log_metric("domains_seconds", time.perf_counter() - t0)
         for k, (name, row) in enumerate(table.iterrows()):
             key = "mean" if name == "mean over domains" else f"d{k}"

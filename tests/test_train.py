@@ -126,3 +126,7 @@ def test_leave_one_domain_out_never_trains_on_the_held_out_domain(fixture_frame,
     runs = MlflowClient(tracking_uri=tracking).search_runs(
         [mlflow.get_experiment_by_name(train.EXPERIMENT).experiment_id], "tags.kind = 'domains'")
     assert len(runs) == 1 and "mean_primary_accuracy" in runs[0].data.metrics
+    with pytest.raises(train.InputError, match="no labelled reviews of domain"):
+        train.leave_domain_out(frame, tiny_predictor(), ["化妆品"])
+    only = train.leave_domain_out(frame, tiny_predictor(), ["衣服"], log=lambda m: None)
+    assert list(only.index) == ["衣服", "mean over domains"] and seen[-1] == {"书籍", "美妆"}
