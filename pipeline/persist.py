@@ -116,9 +116,26 @@ def _cached(digest: str):
         if sha256(pkl) != mark.read_text(encoding="ascii").strip():
             return None
         with open(pkl, "rb") as fh:
-            return pickle.load(fh)
+            model = pickle.load(fh)
+        os.utime(pkl)  # recently used: kept when older copies are pruned
+        return model
     except Exception:  # no cache, a stale one, another library version: the model file decides
         return None
+
+
+#: how many plain-pickle copies the cache keeps (the most recently used; a retrained model's
+#: copy replaces the oldest)
+CACHE_KEEP = 3
+
+
+def _prune(folder: Path, keep: int = CACHE_KEEP) -> None:
+    copies = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in copies[keep:]:
+        for path in (old, old.with_name(old.name + ".sha256")):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _cache(digest: str, model) -> None:
@@ -132,6 +149,7 @@ def _cache(digest: str, model) -> None:
         mark.write_text(sha256(tmp), encoding="ascii")
         os.chmod(mark, 0o644)
         os.replace(tmp, pkl)
+        _prune(pkl.parent)
     except Exception:  # a read-only checkout: load from the model file every time
         try:
             tmp.unlink()

@@ -147,6 +147,16 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
 
     pkl.write_bytes(pickle.dumps(Boom()))  # a planted copy: its hash is not the recorded one
     assert isinstance(load_predictor(tiny_model_path), type(first)) and not marker.exists()
+    # the cache keeps the few most recently used copies, not one per model ever loaded
+    for k in range(persist.CACHE_KEEP + 2):
+        (tmp_path / "models" / f"{k:064x}.pkl").write_bytes(b"old")
+        (tmp_path / "models" / f"{k:064x}.pkl.sha256").write_text("0")
+        os.utime(tmp_path / "models" / f"{k:064x}.pkl", (k, k))
+    pkl.unlink()
+    load_predictor(tiny_model_path)
+    left = sorted(p.name for p in (tmp_path / "models").glob("*.pkl"))
+    assert len(left) == persist.CACHE_KEEP and pkl.name in left
+    assert len(list((tmp_path / "models").glob("*.sha256"))) == persist.CACHE_KEEP
     # the load rewrote a good copy; a planted copy whose hash matches but that the group can write
     pkl.write_bytes(pickle.dumps(Boom()))
     mark.write_text(persist.sha256(pkl))
