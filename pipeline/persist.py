@@ -9,8 +9,8 @@ model: keep ``models/`` as private as the code itself.)
 
 joblib unpickles through Python's pure-Python unpickler: ~1.2 s for the shipped model, against
 ~0.1 s for the C unpickler. So the first load also writes a plain pickle of the same object to
-the cache folder (``.cache/models/<sha256 of the model file>.pkl``, with the pickle's own
-SHA-256 beside it); later loads of the same model file check both hashes and read that copy.
+the cache folder (``.cache/models/<sha256 of the model file>.pkl``, with the model file's and
+the pickle's SHA-256 beside it); later loads of the same model file check both hashes and read that copy.
 A cache that cannot be written, or does not match its hash, is ignored.
 """
 
@@ -113,7 +113,8 @@ def _cached(digest: str):
         pkl, mark = _cache_paths(digest)
         if not pkl.exists() or not all(map(_private, (pkl.parent, pkl, mark))):
             return None
-        if sha256(pkl) != mark.read_text(encoding="ascii").strip():
+        # the mark binds the copy to the model file it was made from, not only to its own bytes
+        if f"{digest} {sha256(pkl)}" != mark.read_text(encoding="ascii").strip():
             return None
         with open(pkl, "rb") as fh:
             model = pickle.load(fh)
@@ -146,7 +147,7 @@ def _cache(digest: str, model) -> None:
         with open(tmp, "wb") as fh:
             pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.chmod(tmp, 0o644)
-        mark.write_text(sha256(tmp), encoding="ascii")
+        mark.write_text(f"{digest} {sha256(tmp)}", encoding="ascii")
         os.chmod(mark, 0o644)
         os.replace(tmp, pkl)
         _prune(pkl.parent)

@@ -130,7 +130,7 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
     pkl, mark = persist._cache_paths(digest)
     assert not pkl.exists()
     first = load_predictor(tiny_model_path)
-    assert pkl.exists() and mark.read_text().strip() == persist.sha256(pkl)
+    assert pkl.exists() and mark.read_text().strip() == f"{digest} {persist.sha256(pkl)}"
     calls = []
     monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a) or pytest.fail("joblib.load with a valid copy"))
     second = load_predictor(tiny_model_path)
@@ -159,6 +159,14 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
     assert len(list((tmp_path / "models").glob("*.sha256"))) == persist.CACHE_KEEP
     # the load rewrote a good copy; a planted copy whose hash matches but that the group can write
     pkl.write_bytes(pickle.dumps(Boom()))
-    mark.write_text(persist.sha256(pkl))
+    mark.write_text(f"{digest} {persist.sha256(pkl)}")
     os.chmod(pkl, 0o666)
     assert isinstance(load_predictor(tiny_model_path), type(first)) and not marker.exists()
+    # a genuine copy of another model file, renamed to this one's name, is not taken for it
+    other = "f" * 64
+    persist._cache(other, {"another": "model"})
+    o_pkl, o_mark = persist._cache_paths(other)
+    os.replace(o_pkl, pkl)
+    os.replace(o_mark, mark)
+    assert persist._cached(digest) is None
+    assert isinstance(load_predictor(tiny_model_path), type(first))
