@@ -84,18 +84,22 @@ def draw() -> tuple[pd.DataFrame, pd.DataFrame]:
     return new.reset_index(drop=True), old.reset_index(drop=True)
 
 
+def write_batch(frame: pd.DataFrame, name: str) -> None:
+    """The batch's canonical CSV and the reader's one-line-per-review ``.txt`` view."""
+    frame.to_csv(OUT / f"{name}.csv", index=False)
+    with open(OUT / f"{name}.txt", "w", encoding="utf-8") as fh:
+        for r in frame.itertuples():
+            meta = f"{r.source}/{r.category}" + (f" ★{r.rating}" if r.rating else "")
+            fh.write(f"{r.id}\t{meta}\t{_flat(r.text)}\n")
+
+
 def write(frame: pd.DataFrame, prefix: str) -> list[str]:
     names = []
     n = -(-len(frame) // BATCH)
     size = -(-len(frame) // n)
     for i in range(n):
-        part = frame.iloc[i * size:(i + 1) * size]
         name = f"{prefix}{i + 1:02d}"
-        part.to_csv(OUT / f"{name}.csv", index=False)
-        with open(OUT / f"{name}.txt", "w", encoding="utf-8") as fh:
-            for r in part.itertuples():
-                meta = f"{r.source}/{r.category}" + (f" ★{r.rating}" if r.rating else "")
-                fh.write(f"{r.id}\t{meta}\t{_flat(r.text)}\n")
+        write_batch(frame.iloc[i * size:(i + 1) * size], name)
         names.append(name)
     return names
 
@@ -171,18 +175,10 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
     return out
 
 
-def write_named(frame: pd.DataFrame, name: str) -> None:
-    frame.to_csv(OUT / f"{name}.csv", index=False)
-    with open(OUT / f"{name}.txt", "w", encoding="utf-8") as fh:
-        for r in frame.itertuples():
-            meta = f"{r.source}/{r.category}" + (f" ★{r.rating}" if r.rating else "")
-            fh.write(f"{r.id}\t{meta}\t{_flat(r.text)}\n")
-
-
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
-        write_named(frame, name)
+        write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
 elif __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
