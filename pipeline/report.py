@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import InputError, atomic_csv, display_name, english_header, find_columns, read_frame
+from pipeline.tables import InputError, atomic_csv, english_header, find_columns, read_frame
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -59,8 +59,6 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
         # CSV opened in Excel and saved again ("CSV", "Unicode text") still reads
         df, _ = read_frame(path)
         df = df.fillna("").astype(str)
-        df.columns = [c if english_header(display_name(c)) not in PRED_COLUMNS else english_header(display_name(c))
-                      for c in df.columns]
     df = df.rename(columns=english_header)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -80,7 +78,6 @@ def _read_workbook(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no sheet named 'predictions' (sheets: {', '.join(book.sheet_names)}); "
                          "write it with 'reviewcause score … -o FILE.xlsx'")
     return book.parse("predictions", dtype=str, keep_default_na=False).fillna("")
-
 
 
 def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:

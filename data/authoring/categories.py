@@ -33,7 +33,7 @@ VALID = set(CAUSES) | {"none"}
 
 
 def writers() -> list[str]:
-    return sorted(p.stem for p in HERE.glob("w*.csv") if p.stem.count(".") == 0 and not p.stem.endswith(".ids"))
+    return sorted(p.stem for p in HERE.glob("w*.csv") if "." not in p.stem)  # not wN.B / wN.adj / wN.ids
 
 
 def _read(path: Path) -> list[dict[str, str]]:
