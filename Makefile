@@ -20,7 +20,7 @@ q = '$(subst ','\'',$(1))'
 .PHONY: help install install-spark model train score suspects report eval test serve ui bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_./-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
 	@echo "  variables: IN=$(IN) OUT=$(OUT) JOBS=$(JOBS) PYTHON=$(PYTHON) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)"
 
 $(STAMP): pyproject.toml
@@ -39,7 +39,7 @@ install-spark: $(SPARK_STAMP) ## add the optional Spark engine (PySpark; needs a
 data/labels.csv: data/labelling/consolidate.py $(wildcard data/labelling/readings/*.csv) | $(STAMP) ## rebuild the double-read labels and the agreement table from the readings
 	$(PY) data/labelling/consolidate.py
 
-data/authored.jsonl: data/authoring/authored_source.py | $(STAMP)
+data/authored.jsonl: data/authoring/authored_source.py | $(STAMP) ## rebuild the authored training reviews from data/authoring/authored_source.py
 	$(PY) data/authoring/authored_source.py $@
 
 data/authored_categories.jsonl: data/authoring/categories.py $(wildcard data/authoring/categories/*.csv) | $(STAMP) ## rebuild the double-read reviews of other categories from their readings
@@ -78,7 +78,7 @@ ui: $(STAMP) ## the MLflow UI on the project's runs page (one worker; PORT=… t
 	@$(PY) -c "from pipeline.train import ui_url; print('open', ui_url($(PORT)))"
 	$(VENV)/bin/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --workers 1 --host 127.0.0.1 --port $(PORT)
 
-bench: model ## benchmark I/O, normalise, segment and scoring at 10k/100k/1M rows (SIZES=…); figures to bench/
+bench: model ## benchmark I/O, normalise, segment and scoring end to end against jieba at 200k and 1M rows (SIZES=…); figures to bench/
 	$(PY) bench/bench.py --jobs $(JOBS) $(if $(SIZES),--sizes $(SIZES))
 
 clean: ## remove the virtualenv and caches (keeps the shipped model and mlflow.db)
