@@ -32,8 +32,10 @@ def _parse_params(pairs: list[str]):
     ``model__clf__C=4``, ``model__features__ngrams__vec__char_orders=2,3``, ``flag_at=0.9``)."""
     from pipeline.model import build_model
     from pipeline.predict import Predictor
+    from pipeline.primary import PrimaryStack
 
-    predictor = Predictor(model=build_model())
+    # the default parts spelled out, so their own parameters (stack__gate, stack__C …) are reachable
+    predictor = Predictor(model=build_model(), stack=PrimaryStack())
     known = predictor.get_params(deep=True)
     params: dict[str, object] = {}
     for pair in pairs:
@@ -47,7 +49,12 @@ def _parse_params(pairs: list[str]):
             raise InputError(f"--param {key}: unknown parameter; known: {', '.join(scalars)}")
         default = known[key]
         try:
-            if isinstance(default, bool):
+            if key == "stack":  # the stacker itself: on (its parameters above) or off
+                if value != "head":
+                    raise InputError(f"--param stack={value!r}: only 'head' (the primary head decides alone); "
+                                     f"set the stacker's own parameters with stack__C=…, stack__gate=…")
+                params[key] = value
+            elif isinstance(default, bool):
                 params[key] = value.lower() in ("1", "true", "yes")
             elif isinstance(default, tuple):
                 params[key] = tuple(int(x) for x in value.split(",") if x.strip())
@@ -293,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labelled", nargs="?", help="CSV with a labels column (and text, or ids of the shipped corpus)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file (with a labelled CSV)")
     p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE (cross-validation)")
-    p.add_argument("--no-authored", action="store_true", help="cross-validate without data/authored.jsonl")
+    p.add_argument("--no-authored", action="store_true", help="without the authored reviews (data/authored.jsonl, data/authored_categories.jsonl)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--by-domain", action="store_true",
                    help="leave one product category or platform out at a time: how the model and the baseline do on "

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.predict import PRED_COLUMNS
+from pipeline.tables import InputError
 from pipeline.taxonomy import CAUSE_IDS
 
 
@@ -96,3 +97,9 @@ def test_param_values_take_the_type_of_the_default():
     assert p.get_params()["model__clf__primary_class_weight"] == "none"
     assert p.get_params()["model__features__ngrams__vec__char_orders"] == (2, 3) and p.flag_at == 0.9
     assert isinstance(p.set_params(stack=PrimaryStack(C=0.5)).get_params()["stack__C"], float)
+    # the stacker's own parameters are reachable, with the defaults' types
+    q = _parse_params(["stack__gate=0", "stack__folds=3"])
+    assert q.get_params()["stack__gate"] == 0.0 and q.get_params()["stack__folds"] == 3
+    assert isinstance(q.stack, PrimaryStack) and q.stack.C == PrimaryStack().C
+    with pytest.raises(InputError, match="only 'head'"):
+        _parse_params(["stack=clauses"])
