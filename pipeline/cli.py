@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example: reviewcause train --labels my_labels.csv --param model__clf__C=4")
     p.add_argument("--labels", action="append", default=[], help="extra labelled CSV (text,labels[,primary]); repeatable")
     p.add_argument("--no-shipped", action="store_true", help="train only on --labels files")
-    p.add_argument("--no-authored", action="store_true", help="leave out data/authored.jsonl")
+    p.add_argument("--no-authored", action="store_true", help="without the authored reviews (data/authored.jsonl, data/authored_categories.jsonl)")
     p.add_argument("--param", action="append", default=[], help="hyper-parameter KEY=VALUE; repeatable")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="where to save the model")
