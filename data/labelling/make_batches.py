@@ -6,6 +6,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py              # round 1: new01-18, old01-07
     python data/labelling/make_batches.py --round 2    # round 2: new19-22
     python data/labelling/make_batches.py --round 3    # round 3: new23-25
+    python data/labelling/make_batches.py --round 4    # round 4: new26-29
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -139,6 +140,18 @@ ROUND3 = {
 }
 
 
+# round 4: more JD reviews with their ratings (★1-3, and ★5 — sellers export every review, and a
+# praising ★5 is the "no complaint" outcome), online shopping at random over the categories with
+# the fewest labels, and food delivery at random. A fifth element of a cell names the ratings.
+ROUND4 = {
+    "new26": [("jd_aircon", None, "random", 300)],
+    "new27": [("jd_aircon", None, "random", 150), ("jd_aircon", None, "random", 150, {"4", "5"})],
+    "new28": [("online_shopping", c, "random", n) for c, n in
+              [("平板", 60), ("计算机", 60), ("手机", 50), ("书籍", 50), ("蒙牛", 30), ("热水器", 20), ("水果", 30)]],
+    "new29": [("waimai", None, "random", 300)],
+}
+
+
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
     first = min(plan)  # the batches of earlier rounds (so a round draws the same again)
@@ -157,7 +170,7 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
     out = {}
     for batch, cells in plan.items():
         parts = []
-        for source, category, stratum, n in cells:
+        for source, category, stratum, n, *ratings in cells:
             pool = pools[source]
             pool = pool[~pool.id.isin(taken)]
             if category is not None:
@@ -166,7 +179,9 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
                 pool = pool[pool.text.str.contains(ENRICH) | pool.text.str.contains(NOVICE_PRANK)]
             if stratum == "boundary":
                 pool = pool[pool.text.str.contains(TASTE)]
-            if source == "jd_aircon":  # complaints or ★1-3 praise, not the bulk of ★5 praise
+            if source == "jd_aircon" and ratings:
+                pool = pool[pool.rating.isin(ratings[0])]
+            elif source == "jd_aircon":  # complaints or ★1-3 praise, not the bulk of ★5 praise
                 pool = pool[pool.rating.astype(int) <= 3]
             part = pool.sample(min(n, len(pool)), random_state=seed)
             taken |= set(part.id)
@@ -176,7 +191,7 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
-    plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1)}
+    plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
