@@ -7,6 +7,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 2    # round 2: new19-22
     python data/labelling/make_batches.py --round 3    # round 3: new23-25
     python data/labelling/make_batches.py --round 4    # round 4: new26-29
+    python data/labelling/make_batches.py --round 5    # round 5: new30-33
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -151,6 +152,16 @@ ROUND4 = {
     "new29": [("waimai", None, "random", 300)],
 }
 
+# round 5: the same kinds again (JD ★1-3 and ★5, online shopping across every category, food
+# delivery), all at random.
+ROUND5 = {
+    "new30": [("jd_aircon", None, "random", 200), ("jd_aircon", None, "random", 100, {"4", "5"})],
+    "new31": [("online_shopping", c, "random", n) for c, n in
+              [("平板", 50), ("计算机", 50), ("手机", 50), ("书籍", 50), ("衣服", 25), ("洗发水", 25), ("水果", 25), ("蒙牛", 25)]],
+    "new32": [("waimai", None, "random", 300)],
+    "new33": [("jd_aircon", None, "random", 300)],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -191,7 +202,8 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
-    plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2)}
+    plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
+             "5": (ROUND5, ROUND2_SEED + 3)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
