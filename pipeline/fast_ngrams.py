@@ -163,9 +163,56 @@ def _raw_tokens(text: str) -> list[str]:
     return seg.segment(text)
 
 
-def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarray, np.ndarray]:
+class ClauseIds:
+    """The clause-level features of :func:`feature_ids` (``clauses=True``): ``(rows, cols)``
+    occurrences where a row is a clause — the clauses of every review of more than one, in
+    order, as :class:`pipeline.primary.Clauses` lists them — with each clause's review
+    (``owner``), its position there (``pos``) and the clauses per review (``count``, 1 for a
+    review of one clause or none)."""
+
+    def __init__(self, rows, cols, owner, pos, count):
+        self.rows, self.cols, self.owner, self.pos, self.count = rows, cols, owner, pos, count
+
+
+def _clause_runs(codes_raw, uniq, u_sep, fast_rows, n_docs):
+    """Clause number (global run of clause tokens, -1 for a separator token) of every raw token,
+    the first run of each review, runs per review, and the reviews where a token holds clause
+    and separator characters both (those are split the string way)."""
+    from pipeline.evidence import _clause_chars
+
+    u = len(uniq)
+    u_len = np.fromiter(map(len, uniq), dtype=np.int64, count=u)
+    inside = _clause_chars()[_code_points("".join(uniq))].astype(np.int64)
+    u_in = np.add.reduceat(inside, np.cumsum(u_len) - u_len) if u else np.zeros(0, dtype=np.int64)
+    u_clause = (u_in == u_len) & ~u_sep  # SEP is a clause character of the regex, not of a review
+    u_mixed = (u_in > 0) & (u_in < u_len) & ~u_sep
+    is_c = u_clause[codes_raw]
+    start = is_c.copy()
+    start[1:] &= ~is_c[:-1]
+    run = np.where(is_c, np.cumsum(start) - 1, -1)
+    doc = fast_rows[np.cumsum(u_sep[codes_raw])] if len(codes_raw) else np.zeros(0, dtype=np.int64)
+    runs = np.bincount(doc[start], minlength=n_docs)
+    first = np.full(n_docs, 0, dtype=np.int64)
+    at = np.flatnonzero(start)
+    if len(at):
+        d = doc[at]
+        lead = np.concatenate([[True], d[1:] != d[:-1]])
+        first[d[lead]] = run[at[lead]]
+    mixed = np.unique(doc[u_mixed[codes_raw]]) if u_mixed.any() else np.zeros(0, dtype=np.int64)
+    return run, first, runs, mixed
+
+
+def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = False):
     """``(rows, columns)`` of every in-vocabulary feature occurrence of ``docs`` — the multiset
-    that ``[vocabulary.get(f) for f in analyze(doc)]`` gives, doc by doc (order aside)."""
+    that ``[vocabulary.get(f) for f in analyze(doc)]`` gives, doc by doc (order aside).
+
+    ``clauses=True`` also returns the same for the clauses of each review (:class:`ClauseIds`):
+    what ``feature_ids`` of the clause texts (``pipeline.evidence._CLAUSE``) would give, taken
+    from the review's own tokens by position. A clause's tokens are the review's tokens between
+    two separator tokens: jieba and jieba-rs cut at every separator but ``.``, and around a ``.``
+    the best route is the same on either side (``tests/test_speed_equivalence.py``). A review
+    with a token of clause and separator characters both, or a ``Σ`` (whose lower case depends
+    on what follows), has its clauses cut the string way."""
     get = tables.vocabulary.get
     n = len(docs)
     lows = [d.lower() for d in docs]
@@ -178,7 +225,9 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
         skip = set(slow)
         fast_rows = np.asarray([i for i in range(n) if i not in skip], dtype=np.int64)
         lows = [lows[i] for i in fast_rows]
-    rows_out, cols_out = [], []
+    rows_out, cols_out, cl_out = [], [], []
+    runs = np.zeros(n, dtype=np.int64)
+    clause_slow: set[int] = set(slow) | {i for i, d in enumerate(docs) if "\u03a3" in d} if clauses else set()
     if len(lows):
         raw = _raw_tokens(SEP.join(lows))
         # every property of a token is computed once per distinct token
@@ -186,10 +235,14 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
         u = len(uniq)
         u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=u)
         keep = u_keep[codes]
-        codes = codes[keep]  # the tokens of segment(): whitespace tokens dropped
         toks_u = uniq
-        m = len(codes)
         u_sep = np.fromiter(map(SEP.__eq__, toks_u), dtype=bool, count=u)
+        if clauses:
+            run, first, runs, mixed = _clause_runs(codes, uniq, u_sep, fast_rows, n)
+            clause_slow.update(mixed.tolist())
+            tok_cl = run[keep]
+        codes = codes[keep]  # the tokens of segment(): whitespace tokens dropped
+        m = len(codes)
         is_sep = u_sep[codes]
         tok_doc = fast_rows[np.cumsum(is_sep)] if m else np.zeros(0, dtype=np.int64)
         u_space = np.fromiter((" " in t for t in toks_u), dtype=bool, count=u) & u_keep
@@ -197,11 +250,14 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
         if u_space.any():  # a token holding a space: its review goes the string way
             bad_docs = np.unique(tok_doc[u_space[codes]])
             slow.extend(bad_docs.tolist())
+            clause_slow.update(bad_docs.tolist())
         # words
         wid = np.fromiter(map(get, toks_u, repeat(-1)), dtype=np.int64, count=u)[codes]
         hit = wid >= 0
         rows_out.append(tok_doc[hit])
         cols_out.append(wid[hit])
+        if clauses:
+            cl_out.append(tok_cl[hit])
         # word bigrams
         if tables.word_bigrams and m > 1:
             if tables.bigram_ok:
@@ -216,6 +272,9 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
             hit = ids >= 0
             rows_out.append(tok_doc[at[hit]])
             cols_out.append(ids[hit])
+            if clauses:
+                a = at[hit]
+                cl_out.append(np.where(tok_cl[a] == tok_cl[a + 1], tok_cl[a], -1))
         # character n-grams of "".join(words), review by review
         if tables.char_orders:
             u_len = np.fromiter(map(len, toks_u), dtype=np.int64, count=u)
@@ -227,6 +286,8 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
             lens = u_len[codes]
             starts = np.repeat(u_start[codes] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
             dense = u_dense[starts].astype(np.int64)  # 0: not in the alphabet (SEP included)
+            if clauses:
+                char_cl = np.repeat(tok_cl, lens)
             top = max(tables.char_orders)
             for order in tables.char_orders:
                 k = len(dense) - order + 1
@@ -243,19 +304,69 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze) -> tuple[np.ndarr
                 hit = ids >= 0
                 rows_out.append(char_doc[at[hit]])
                 cols_out.append(ids[hit])
+                if clauses:
+                    a = at[hit]
+                    c0 = char_cl[a]
+                    cl_out.append(np.where(c0 == char_cl[a + order - 1], c0, -1))
         if bad_docs is not None and len(bad_docs):  # drop what the fast path counted for them
             rows = np.concatenate(rows_out)
             cols = np.concatenate(cols_out)
             keep = ~np.isin(rows, bad_docs)
             rows_out, cols_out = [rows[keep]], [cols[keep]]
+            if clauses:
+                cl_out = [np.concatenate(cl_out)[keep]]
+    fast_cl = (np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(cl_out)) if clauses and rows_out else None
     for i in sorted(set(slow)):
         ids = np.fromiter(map(get, analyze(docs[i]), repeat(-1)), dtype=np.int64)
         ids = ids[ids >= 0]
         rows_out.append(np.full(len(ids), i, dtype=np.int64))
         cols_out.append(ids)
     if not rows_out:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows_out), np.concatenate(cols_out)
+        rows, cols = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    else:
+        rows, cols = np.concatenate(rows_out), np.concatenate(cols_out)
+    if not clauses:
+        return rows, cols
+    return rows, cols, _clause_ids(docs, get, analyze, fast_cl, first if len(lows) else None, runs, clause_slow)
+
+
+def _clause_ids(docs, get, analyze, fast, first, runs, slow: set[int]) -> ClauseIds:
+    """The :class:`ClauseIds` of the chunk from the fast path's clause-tagged occurrences and,
+    for the reviews in ``slow``, the clause texts cut and analysed one by one."""
+    from pipeline.evidence import _CLAUSE
+
+    n = len(docs)
+    count = runs.copy()
+    parts = {}
+    for i in sorted(slow):
+        parts[i] = _CLAUSE.findall(docs[i])
+        count[i] = len(parts[i])
+    count = np.maximum(count, 1)
+    split = count > 1
+    n_cl = np.where(split, count, 0)
+    offset = np.cumsum(n_cl) - n_cl
+    owner = np.repeat(np.arange(n), n_cl)
+    pos = np.arange(int(n_cl.sum())) - offset[owner]
+    rows_out, cols_out = [], []
+    if fast is not None:
+        rows, cols, cl = fast
+        ok = (cl >= 0) & split[rows]
+        if slow:
+            ok &= ~np.isin(rows, np.fromiter(slow, dtype=np.int64, count=len(slow)))
+        r = rows[ok]
+        rows_out.append(offset[r] + cl[ok] - first[r])
+        cols_out.append(cols[ok])
+    for i in sorted(slow):
+        if count[i] < 2:
+            continue
+        for k, part in enumerate(parts[i]):
+            ids = np.fromiter(map(get, analyze(part), repeat(-1)), dtype=np.int64)
+            ids = ids[ids >= 0]
+            rows_out.append(np.full(len(ids), offset[i] + k, dtype=np.int64))
+            cols_out.append(ids)
+    empty = np.zeros(0, dtype=np.int64)
+    return ClauseIds(np.concatenate(rows_out) if rows_out else empty, np.concatenate(cols_out) if cols_out else empty,
+                     owner, pos, count)
 
 
 def counts_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], dtype) -> sp.csr_array:

@@ -140,6 +140,25 @@ class TfidfFeatures(TfidfVectorizer):
         X = counts_matrix(rows, cols, (len(docs), len(self.vocabulary_)), self.dtype)
         return self._tfidf.transform(X, copy=False)
 
+    def transform_with_clauses(self, raw_documents):
+        """``(transform(docs), clauses)``: the same matrix, and the term counts of every review's
+        clauses taken from the same segmentation (:class:`pipeline.fast_ngrams.ClauseIds`, with
+        ``counts`` a CSR matrix, a row per clause); :meth:`weigh` turns rows of it into TF-IDF."""
+        check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
+        from pipeline.fast_ngrams import counts_matrix, feature_ids, tables_for
+
+        docs = raw_documents if isinstance(raw_documents, list) else list(raw_documents)
+        rows, cols, clauses = feature_ids(docs, tables_for(self), self.build_analyzer(), clauses=True)
+        shape = (len(docs), len(self.vocabulary_))
+        X = counts_matrix(rows, cols, shape, self.dtype)
+        clauses.counts = counts_matrix(clauses.rows, clauses.cols, (len(clauses.owner), shape[1]), self.dtype)
+        clauses.rows = clauses.cols = None
+        return self._tfidf.transform(X, copy=False), clauses
+
+    def weigh(self, counts):
+        """TF-IDF of a term-count matrix (what :meth:`transform` does after counting)."""
+        return self._tfidf.transform(counts, copy=True)
+
 
 RATING_FEATURES = ("rating_low", "rating_mid", "rating_high", "rating_unknown")
 
@@ -348,6 +367,20 @@ def build_baseline() -> Pipeline:
         ("features", FeatureUnion([("ngrams", _branch(texts_of, tfidf))])),
         ("clf", CauseClassifier(C=10.0, class_weight="balanced", tune_thresholds=False, fixed_threshold=0.5, primary_C=None)),
     ])
+
+
+def union_transform(union: FeatureUnion, frame: pd.DataFrame, given: dict | None = None):
+    """``union.transform(frame)`` — each branch's output times its weight, side by side — with
+    the branches named in ``given`` taken as computed already (their output before weighting)."""
+    weights = union.transformer_weights or {}
+    parts = []
+    for name, branch in union.transformer_list:
+        out = given[name] if given and name in given else branch.transform(frame)
+        w = weights.get(name)
+        parts.append(out if w is None else out * w)
+    if any(sp.issparse(p) for p in parts):
+        return sp.hstack(parts).tocsr()
+    return np.hstack(parts)
 
 
 def feature_names(model: Pipeline) -> np.ndarray:

@@ -27,7 +27,7 @@ from pipeline import batch as batch_signals
 from pipeline.evidence import explain
 from pipeline.model import NONE_CLASS, as_frame, build_model, feature_names, fit_model
 from pipeline.normalize import normalize_many
-from pipeline.primary import PrimaryStack
+from pipeline.primary import PrimaryStack, features_with_clauses
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, EMPTY, MALICIOUS, NO_COMPLAINT, SEP, UNCERTAIN
 
 PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr", "remedy", "suspected_malicious",
@@ -180,12 +180,16 @@ class Predictor(BaseEstimator):
         proba, head, X = np.zeros((n, k)), np.zeros((n, k + 1)), None
         live = np.flatnonzero(~empty)
         if len(live):
-            X = steps["features"].transform(prepared.iloc[live])
+            stack = getattr(self, "stack_", None)
+            rows = prepared.iloc[live]
+            if stack is None:
+                X, source = steps["features"].transform(rows), None
+            else:  # the clauses' n-grams counted in the same pass, for the stacker
+                X, source = features_with_clauses(self.model_, rows)
             clf = steps["clf"]
             proba[live] = clf.predict_proba(X)
-            stack = getattr(self, "stack_", None)
             head[live] = (clf.primary_proba(X, proba[live]) if stack is None
-                          else stack.primary_proba(self.model_, prepared.iloc[live], X, proba[live]))
+                          else stack.primary_proba(self.model_, rows, X, proba[live], source))
         return proba, head, X, live, empty, prepared["text"].tolist()
 
     def score_chunk(self, X, with_signatures: bool | None = None, offset: int = 0) -> Scored:

@@ -75,6 +75,40 @@ class Clauses:
         return pd.DataFrame({"text": self.texts, "rating": np.full(len(self.texts), np.nan)})
 
 
+class ClauseSource:
+    """The clause features of a chunk's reviews, counted in the same pass as the reviews' own
+    (:meth:`pipeline.model.TfidfFeatures.transform_with_clauses`): :meth:`matrix` gives what
+    ``features.transform(clauses.frame())`` gives for the clauses of the reviews in ``keep``
+    without segmenting them again. Only the n-grams come from the review pass; cues and rating
+    are computed on the clause texts as before."""
+
+    def __init__(self, ids):
+        self.counts, self.owner, self.count = ids.counts, ids.owner, ids.count
+
+    def matrix(self, model, clauses: "Clauses", keep: np.ndarray):
+        from pipeline.model import union_transform
+
+        union = model.named_steps["features"]
+        vec = dict(union.transformer_list)["ngrams"].named_steps["vec"]
+        rows = np.flatnonzero(keep[self.owner]) if len(self.owner) else np.zeros(0, dtype=np.int64)
+        return union_transform(union, clauses.frame(), {"ngrams": vec.weigh(self.counts[rows])})
+
+
+def features_with_clauses(model, prepared: pd.DataFrame):
+    """``(features.transform(prepared), ClauseSource or None)`` — None when the model's n-gram
+    branch cannot count clauses (a model of another shape): the caller cuts them itself."""
+    from pipeline.model import union_transform
+
+    union = model.named_steps["features"]
+    branches = dict(union.transformer_list)
+    ngrams = branches.get("ngrams")
+    vec = ngrams.named_steps.get("vec") if ngrams is not None and hasattr(ngrams, "named_steps") else None
+    if vec is None or not hasattr(vec, "transform_with_clauses"):
+        return union.transform(prepared), None
+    Xn, ids = vec.transform_with_clauses(ngrams.named_steps["select"].transform(prepared))
+    return union_transform(union, prepared, {"ngrams": Xn}), ClauseSource(ids)
+
+
 def in_question(proba: np.ndarray, gate: float) -> np.ndarray:
     """The reviews whose primary cause is in question: a second cause reaches ``gate``."""
     if proba.shape[1] < 2:
@@ -136,10 +170,15 @@ class PrimaryStack(BaseEstimator):
         self.seed = seed
         self.gate = gate
 
-    def _clause_proba(self, model, clauses: Clauses) -> np.ndarray:
+    def _clause_proba(self, model, clauses: Clauses, source: ClauseSource | None = None,
+                      keep: np.ndarray | None = None) -> np.ndarray:
         if not clauses.texts:
             return np.zeros((0, K))
-        return model.named_steps["clf"].predict_proba(model.named_steps["features"].transform(clauses.frame()))
+        if source is not None and np.array_equal(np.where(keep, source.count, 1), clauses.count):
+            Xc = source.matrix(model, clauses, keep)
+        else:  # no source, or it cut a review otherwise (never seen): cut the clause texts
+            Xc = model.named_steps["features"].transform(clauses.frame())
+        return model.named_steps["clf"].predict_proba(Xc)
 
     def out_of_fold(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None):
         """The classifier's out-of-fold outputs on the training rows — ``(proba, head, clauses,
@@ -153,9 +192,14 @@ class PrimaryStack(BaseEstimator):
         folds = min(self.folds, int(np.bincount(primary).max()))
         if folds < 2 or len(np.unique(primary)) < 2:
             return None
-        X = feats.transform(prepared)
+        X, source = features_with_clauses(model, prepared)
         clauses = Clauses(prepared["text"].tolist())
-        Xc = feats.transform(clauses.frame()) if clauses.texts else None
+        every = np.ones(len(prepared), dtype=bool)
+        Xc = None
+        if clauses.texts and source is not None and np.array_equal(source.count, clauses.count):
+            Xc = source.matrix(model, clauses, every)
+        elif clauses.texts:
+            Xc = feats.transform(clauses.frame())
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         parts = list(splitter.split(np.zeros(len(primary)), clip_strata(primary, folds)))
         inner = clone(clf).set_params(tune_thresholds=False)
@@ -186,14 +230,17 @@ class PrimaryStack(BaseEstimator):
         self.lr_ = LogisticRegression(C=self.C, max_iter=3000).fit(F, np.asarray(primary), sample_weight=w)
         return self
 
-    def primary_proba(self, model, prepared: pd.DataFrame, X, proba: np.ndarray) -> np.ndarray:
-        """``(n, 9)`` primary-cause probabilities of prepared reviews whose features are ``X``."""
+    def primary_proba(self, model, prepared: pd.DataFrame, X, proba: np.ndarray,
+                      source: ClauseSource | None = None) -> np.ndarray:
+        """``(n, 9)`` primary-cause probabilities of prepared reviews whose features are ``X``
+        (and ``source`` their clauses' n-grams, from :func:`features_with_clauses`)."""
         check_is_fitted(self, "lr_")
         head = model.named_steps["clf"].primary_proba(X, proba)
         if self.lr_ is None:
             return head
-        clauses = Clauses(prepared["text"].tolist(), keep=in_question(proba, self.gate))
-        F = stack_features(proba, head, clauses, self._clause_proba(model, clauses),
+        keep = in_question(proba, self.gate)
+        clauses = Clauses(prepared["text"].tolist(), keep=keep)
+        F = stack_features(proba, head, clauses, self._clause_proba(model, clauses, source, keep),
                            prepared["rating"].to_numpy(dtype=float))
         out = np.zeros((len(proba), NONE_CLASS + 1))
         out[:, self.lr_.classes_] = self.lr_.predict_proba(F)
