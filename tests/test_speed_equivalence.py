@@ -137,6 +137,86 @@ def test_feature_ids_fallbacks_equal_reference(norm_reviews):
             np.testing.assert_array_equal(got, want)
 
 
+CLAUSE_CASES = [
+    "3.5寸屏幕，很好...不错", "好的...太差了!!", "1.5匹的空调.不制冷，客服不回", "a.b测试，Σα.β", "ΑΣ.Β好，差",
+    "  空格 很多  ，好", "，，，", "。好。", "x\x00y，z", "色 差，太大", "www.jd.com 退货，慢", "~~质量差~~发货慢…",
+    "v2.0版本,卡顿;死机、发热", "好评!差评?中评", "质量\n差，快递\t慢",
+]
+
+
+def _clause_reference(docs, vocabulary, analyzer):
+    from pipeline.primary import Clauses
+
+    c = Clauses(docs)
+    rows, cols = _reference_ids(c.texts, vocabulary, analyzer)
+    return c, rows, cols
+
+
+@pytest.mark.parametrize("backend", ["rjieba", "jieba"])
+def test_clause_features_from_the_review_tokens_equal_cutting_the_clauses(fitted_tfidf, norm_reviews, backend):
+    """The clauses' n-grams taken from the review's own tokens by position (``clauses=True``) are
+    exactly the n-grams of the clause texts cut one by one — reviews with '.', '...', decimals,
+    whitespace, NUL and a Σ included — and the clauses are the stacker's, in its order."""
+    from pipeline.fast_ngrams import feature_ids, tables_for
+    from pipeline.segment import current_backend, use_backend
+
+    before = current_backend()
+    use_backend(backend)
+    try:
+        docs = norm_reviews[:3000] + CLAUSE_CASES
+        an = fitted_tfidf.build_analyzer()
+        rows, cols, cl = feature_ids(docs, tables_for(fitted_tfidf), an, clauses=True)
+        np.testing.assert_array_equal(_pairs(rows, cols), _pairs(*_reference_ids(docs, fitted_tfidf.vocabulary_, an)))
+        ref, r_rows, r_cols = _clause_reference(docs, fitted_tfidf.vocabulary_, an)
+        assert len(ref.texts) > 5000
+        np.testing.assert_array_equal(cl.count, ref.count)
+        np.testing.assert_array_equal(cl.owner, ref.owner)
+        np.testing.assert_array_equal(cl.pos, ref.pos)
+        np.testing.assert_array_equal(_pairs(cl.rows, cl.cols), _pairs(r_rows, r_cols))
+    finally:
+        use_backend(before)
+
+
+def test_clause_features_with_odd_vocabularies_equal_cutting_the_clauses(norm_reviews):
+    from pipeline.fast_ngrams import NgramTables, feature_ids
+    from pipeline.model import _Analyzer
+
+    docs = norm_reviews[:300] + CLAUSE_CASES
+    analyzer = _Analyzer((1, 2, 3), True)
+    base = {}
+    for d in docs[:150]:
+        for f in analyzer(d):
+            base.setdefault(f, len(base))
+    for extra in ({}, {"\x00": 0}, {"#色 差": 0}):
+        vocab = dict(base)
+        for term in extra:
+            vocab.setdefault(term, len(vocab))
+        for orders, bigrams in (((1, 2, 3), True), ((2, 3), False), ((), True)):
+            an = _Analyzer(orders, bigrams)
+            _, _, cl = feature_ids(docs, NgramTables(vocab, orders, bigrams), an, clauses=True)
+            ref, r_rows, r_cols = _clause_reference(docs, vocab, an)
+            np.testing.assert_array_equal(cl.count, ref.count)
+            np.testing.assert_array_equal(_pairs(cl.rows, cl.cols), _pairs(r_rows, r_cols))
+
+
+def test_the_stacker_gets_the_same_clause_matrix_either_way(tiny_model, norm_reviews):
+    """features_with_clauses gives the model's own feature matrix, and its clause matrix equals
+    ``features.transform`` of the clause texts, for any set of reviews in question."""
+    from pipeline.primary import Clauses, features_with_clauses
+
+    tiny_model._ensure_ready()
+    model = tiny_model.model_
+    prepared = model.named_steps["prepare"].transform(pd.DataFrame({"text": norm_reviews[:800] + CLAUSE_CASES}))
+    X, source = features_with_clauses(model, prepared)
+    X0 = model.named_steps["features"].transform(prepared)
+    assert (X != X0).nnz == 0 and X.shape == X0.shape
+    keep = np.random.default_rng(3).random(len(prepared)) < 0.6
+    clauses = Clauses(prepared["text"].tolist(), keep=keep)
+    got = source.matrix(model, clauses, keep)
+    want = model.named_steps["features"].transform(clauses.frame())
+    assert got.shape == want.shape and (got != want).nnz == 0
+
+
 def test_tfidf_output_type_unchanged(fitted_tfidf, norm_reviews):
     X = fitted_tfidf.transform(norm_reviews[:50])
     assert sp.issparse(X) and X.format == "csr" and X.dtype == np.float32
