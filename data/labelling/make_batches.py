@@ -8,6 +8,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 3    # round 3: new23-25
     python data/labelling/make_batches.py --round 4    # round 4: new26-29
     python data/labelling/make_batches.py --round 5    # round 5: new30-33
+    python data/labelling/make_batches.py --round 6    # round 6: new34-37
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -162,6 +163,16 @@ ROUND5 = {
     "new33": [("jd_aircon", None, "random", 300)],
 }
 
+# round 6: JD ★1-3 at random (most of what is left of them), food delivery at random, online
+# shopping at random, and a cue search for novice buyers and pranks (``enriched``, the rarest
+# causes) in online shopping and food delivery.
+ROUND6 = {
+    "new34": [("jd_aircon", None, "random", 300)],
+    "new35": [("waimai", None, "random", 300)],
+    "new36": [("online_shopping", c, "random", 50) for c in ["衣服", "洗发水", "水果", "平板", "计算机", "书籍"]],
+    "new37": [("online_shopping", None, "novice_prank", 200), ("waimai", None, "novice_prank", 100)],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -188,6 +199,8 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
                 pool = pool[pool.category == category]
             if stratum == "enriched":
                 pool = pool[pool.text.str.contains(ENRICH) | pool.text.str.contains(NOVICE_PRANK)]
+            if stratum == "novice_prank":
+                pool = pool[pool.text.str.contains(NOVICE_PRANK)]
             if stratum == "boundary":
                 pool = pool[pool.text.str.contains(TASTE)]
             if source == "jd_aircon" and ratings:
@@ -196,14 +209,15 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
                 pool = pool[pool.rating.astype(int) <= 3]
             part = pool.sample(min(n, len(pool)), random_state=seed)
             taken |= set(part.id)
-            parts.append(part.assign(source=source, stratum=stratum)[cols])
+            label = "enriched" if stratum == "novice_prank" else stratum
+            parts.append(part.assign(source=source, stratum=label)[cols])
         out[batch] = pd.concat(parts).sample(frac=1, random_state=seed).reset_index(drop=True)
     return out
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
-             "5": (ROUND5, ROUND2_SEED + 3)}
+             "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
