@@ -10,6 +10,7 @@ reported figures).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,36 @@ def primary_index(primary: pd.Series) -> np.ndarray:
     """Primary cause as an index into ``CAUSE_IDS``; ``none`` is ``len(CAUSE_IDS)``."""
     index = {c: j for j, c in enumerate(CAUSE_IDS)}
     return np.array([index.get(p, len(CAUSE_IDS)) for p in primary], dtype=int)
+
+
+def unlabelled_texts(exclude: tuple[str, ...] = (), raw: Path = RAW) -> list[str]:
+    """The raw reviews of ``data/raw`` that no label file holds (by id), normalised: the corpus the
+    word vectors (:mod:`pipeline.embed`) learn from. A labelled review is never in it, so a
+    cross-validated figure never rests on vectors that read its test reviews. ``exclude``: domains
+    (as :func:`pipeline.train.domains_of` names them: an online-shopping category, ``waimai``,
+    ``appliance``) left out, so a held-out domain is unseen by the vectors too."""
+    return list(_unlabelled(tuple(sorted(exclude)), str(raw)))
+
+
+_DOMAIN_OF_CORPUS = {"jd_aircon": "appliance", "waimai": "waimai"}
+
+
+def _labelled_ids(raw: Path) -> set[str]:
+    ids: set[str] = set()
+    for path in (DOUBLE_READ, raw / "labels_dev.csv", APPLIANCE):
+        if path.exists():
+            ids |= set(pd.read_csv(path, dtype=str, usecols=["id"], keep_default_na=False)["id"])
+    return ids
+
+
+@lru_cache(maxsize=4)
+def _unlabelled(exclude: tuple[str, ...], raw: str) -> tuple[str, ...]:
+    from pipeline.normalize import normalize_many
+
+    texts = _texts(Path(raw))
+    domain = texts["corpus"].map(_DOMAIN_OF_CORPUS).fillna(texts["category"])
+    labelled = texts["id"].isin(_labelled_ids(Path(raw)))
+    keep = ~labelled & ~domain.isin(exclude) & (texts["text"].str.strip() != "")
+    # a review posted twice under two ids: the copy of a labelled one is labelled too
+    seen = set(normalize_many(texts.loc[labelled, "text"].tolist()))
+    return tuple(t for t in normalize_many(texts.loc[keep, "text"].tolist()) if t not in seen)

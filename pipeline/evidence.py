@@ -30,8 +30,8 @@ _TOP_FEATURES = 12
 
 
 def _surface(name: str) -> str | None:
-    """The text a feature stands for, or None for non-text features (cues, rating)."""
-    if name.startswith("cue:") or name.startswith("rating_"):
+    """The text a feature stands for, or None for non-text features (cues, rating, vectors)."""
+    if name.startswith(("cue:", "rating_", "emb:")):
         return None
     if name.startswith("#"):
         return name[1:]
@@ -116,8 +116,8 @@ def explain(model, names: np.ndarray, X, rows: list[tuple[int, np.ndarray]], nor
     them (pairwise, :func:`_pairwise_sums`) and the 12-character windows as ``np.convolve``
     sums them — so ties are broken as before and the output is byte-identical."""
     clf = model.named_steps["clf"]
-    X = X.tocsr()
     info = _feature_info(names)
+    X = _quotable(X, info.limit)
     out: list[str] = [""] * len(rows)
     # blocks of at most _BLOCK reviews and _BLOCK_ENTRIES (feature, cause) contributions
     nnz = np.diff(X.indptr)
@@ -137,7 +137,7 @@ def explain_reference(model, names: np.ndarray, X, rows: list[tuple[int, np.ndar
     reference that :func:`explain` must equal (``tests/test_speed_equivalence.py``); it also
     serves the rare review whose lower-cased text is not as long as the text."""
     clf = model.named_steps["clf"]
-    X = X.tocsr()
+    X = _quotable(X, _vector_start(names))
     out = []
     for (r, causes), norm, original in zip(rows, norms, originals):
         lo, hi = X.indptr[r], X.indptr[r + 1]
@@ -182,11 +182,26 @@ _MAX_CODE = 0x110000
 _SHIFT = 21  # code points fit in 21 bits
 
 
+def _vector_start(names: np.ndarray) -> int:
+    """Where the word-vector columns (``emb:…``, the last branch of the model) begin: a vector
+    dimension is no word a seller can read, so the evidence never weighs them."""
+    k = len(names)
+    while k and str(names[k - 1]).startswith("emb:"):
+        k -= 1
+    return k
+
+
+def _quotable(X, limit: int):
+    X = X.tocsr()
+    return X if limit >= X.shape[1] else X[:, :limit]
+
+
 class _FeatureInfo:
     """Per feature column: the text it stands for and whether it is a rating feature."""
 
     def __init__(self, names: np.ndarray):
         self.names = names
+        self.limit = _vector_start(names)
         surfaces = [_surface(str(n)) for n in names]
         self.surface = surfaces
         self.length = np.fromiter((len(s) if s else 0 for s in surfaces), dtype=np.int64, count=len(surfaces))

@@ -202,6 +202,60 @@ def _clause_runs(codes_raw, uniq, u_sep, fast_rows, n_docs):
     return run, first, runs, mixed
 
 
+_LAST_CUT: list = [None]  # (key, codes, distinct tokens) of the last chunk cut
+
+
+def _factorized_tokens(joined: str) -> tuple[np.ndarray, list[str]]:
+    """``_factorize(_raw_tokens(joined))``, remembered for the last chunk: the TF-IDF and the
+    word-vector features of a chunk read the same segmentation (one cut per chunk)."""
+    from pipeline import segment as seg
+
+    key = (seg.current_backend(), id(seg._state.get("userdict")), joined)
+    last = _LAST_CUT[0]
+    if last is not None and last[0] == key:
+        return last[1], last[2]
+    codes, uniq = _factorize(_raw_tokens(joined))
+    _LAST_CUT[0] = (key, codes, uniq)
+    return codes, uniq
+
+
+def chunk_tokens(docs: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The tokens :func:`pipeline.segment.segment` gives each lower-cased doc, for a whole chunk:
+    ``(doc of each token, code of each token, the distinct tokens)``, in order."""
+    from pipeline.segment import segment
+
+    lows = [d.lower() for d in docs]
+    slow = [i for i, d in enumerate(lows) if SEP in d]
+    rows = np.arange(len(docs))
+    if slow:
+        rows = np.setdiff1d(rows, slow)
+    doc_parts, code_parts, uniq = [], [], []
+    if len(rows):
+        codes, uniq = _factorized_tokens(SEP.join([lows[i] for i in rows]))
+        uniq = list(uniq)
+        u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=len(uniq))
+        codes = codes[u_keep[codes]]
+        u_sep = np.fromiter(map(SEP.__eq__, uniq), dtype=bool, count=len(uniq))
+        is_sep = u_sep[codes]
+        doc_parts.append(rows[np.cumsum(is_sep)][~is_sep])
+        code_parts.append(codes[~is_sep])
+    if slow:
+        index = {t: j for j, t in enumerate(uniq)}
+        for i in slow:
+            toks = segment(lows[i])
+            for t in toks:
+                if t not in index:
+                    index[t] = len(uniq)
+                    uniq.append(t)
+            doc_parts.append(np.full(len(toks), i, dtype=np.int64))
+            code_parts.append(np.fromiter(map(index.__getitem__, toks), dtype=np.int64, count=len(toks)))
+        order = np.argsort(np.concatenate(doc_parts), kind="stable")
+        return np.concatenate(doc_parts)[order], np.concatenate(code_parts)[order], uniq
+    if not doc_parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
+    return doc_parts[0], code_parts[0], uniq
+
+
 def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = False):
     """``(rows, columns)`` of every in-vocabulary feature occurrence of ``docs`` — the multiset
     that ``[vocabulary.get(f) for f in analyze(doc)]`` gives, doc by doc (order aside).
@@ -229,9 +283,8 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = F
     runs = np.zeros(n, dtype=np.int64)
     clause_slow: set[int] = set(slow) | {i for i, d in enumerate(docs) if "\u03a3" in d} if clauses else set()
     if len(lows):
-        raw = _raw_tokens(SEP.join(lows))
         # every property of a token is computed once per distinct token
-        codes, uniq = _factorize(raw)
+        codes, uniq = _factorized_tokens(SEP.join(lows))
         u = len(uniq)
         u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=u)
         keep = u_keep[codes]

@@ -4,6 +4,8 @@
       → features: TF-IDF over jieba words, word bigrams and character n-grams   (``ngrams``)
                   ⊕ cue-lexicon features of ``causes.md``                        (``cues``)
                   ⊕ the star rating, one-hot (low / middling / high / unknown)    (``rating``)
+                  ⊕ the mean word2vec vector of its words, learnt from the
+                    unlabelled reviews as well (:mod:`pipeline.embed`)            (``vectors``)
       → CauseClassifier: one logistic regression per cause with thresholds tuned on inner
                          folds of the training data, plus a primary-cause head (causes + none).
 
@@ -343,16 +345,22 @@ def clip_strata(strata: np.ndarray, folds: int) -> np.ndarray:
 
 # --- builders ---------------------------------------------------------------------------------
 
-def build_model(cue_weight: float = 0.2, rating_weight: float = 1.0, **clf) -> Pipeline:
-    """The project model as one sklearn Pipeline; raw reviews (texts or a text/rating frame) in."""
-    features = FeatureUnion(
-        [
-            ("ngrams", _branch(texts_of, TfidfFeatures())),
-            ("cues", _branch(texts_of, CueFeatures())),
-            ("rating", _branch(ratings_of, RatingFeatures())),
-        ],
-        transformer_weights={"ngrams": 1.0, "cues": cue_weight, "rating": rating_weight},
-    )
+def build_model(cue_weight: float = 0.2, rating_weight: float = 1.0, vector_weight: float = 1.0, **clf) -> Pipeline:
+    """The project model as one sklearn Pipeline; raw reviews (texts or a text/rating frame) in.
+    ``vector_weight``: weight of the word-vector features (:mod:`pipeline.embed`); 0 leaves
+    them out."""
+    from pipeline.embed import WordVectors
+
+    branches = [
+        ("ngrams", _branch(texts_of, TfidfFeatures())),
+        ("cues", _branch(texts_of, CueFeatures())),
+        ("rating", _branch(ratings_of, RatingFeatures())),
+    ]
+    weights = {"ngrams": 1.0, "cues": cue_weight, "rating": rating_weight}
+    if vector_weight:
+        branches.append(("vectors", _branch(texts_of, WordVectors())))
+        weights["vectors"] = vector_weight
+    features = FeatureUnion(branches, transformer_weights=weights)
     return Pipeline([("prepare", Prepare()), ("features", features), ("clf", CauseClassifier(**clf))])
 
 

@@ -35,7 +35,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from pipeline import __version__
 from pipeline.data import indicator, load_labelled, primary_index
 from pipeline.evaluate import metrics, plot_confusion, primary_confusion, report
-from pipeline.model import build_baseline, fit_model, strata_of
+from pipeline.model import build_baseline, build_model, fit_model, strata_of
 from pipeline.normalize import normalize
 from pipeline.paths import DEFAULT_MODEL, ROOT
 from pipeline.predict import Predictor
@@ -220,12 +220,25 @@ def domains_of(frame: pd.DataFrame) -> np.ndarray:
     return np.where(src == "real", frame["category"].astype(str).to_numpy(), src).astype(object)
 
 
+def _unseen(predictor: Predictor | None, domain: str) -> Predictor:
+    """The predictor with the held-out domain's unlabelled reviews out of its word vectors' corpus
+    too (:class:`pipeline.embed.WordVectors` ``exclude``), so the domain is wholly unseen."""
+    from sklearn.base import clone
+
+    p = clone(predictor) if predictor is not None else Predictor(model=build_model())
+    key = "model__features__vectors__vec__exclude"
+    if p.model is not None and key in p.get_params():
+        p.set_params(**{key: (*p.get_params()[key], domain)})
+    return p
+
+
 def leave_domain_out(frame: pd.DataFrame, predictor: Predictor | None = None, domains: list[str] | None = None,
                      authored_weight: float = 0.5, min_reviews: int = 100, log=print) -> pd.DataFrame:
     """How the model does on a product category or platform it has never seen: for each domain
     (every online-shopping category with ``min_reviews`` or more, food delivery, JD appliances),
     the Predictor and the baseline are fitted on every other domain — authored and constructed
-    reviews included, never the held-out one — and score the held-out domain.
+    reviews included, never the held-out one, whose unlabelled reviews are also kept out of the
+    word vectors' corpus — and score the held-out domain.
 
     Returns one row per domain: n, the model's and the baseline's primary accuracy and macro-F1,
     and the difference; the last row is the mean over domains."""
@@ -243,7 +256,7 @@ def leave_domain_out(frame: pd.DataFrame, predictor: Predictor | None = None, do
         te = dom == d
         tr_frame, te_frame = frame[~te], frame[te]
         log(f"  held out {d}: fitting on {int((~te).sum())} reviews, testing on {int(te.sum())}")
-        model = fit(tr_frame, predictor, authored_weight).set_params(batch=False)
+        model = fit(tr_frame, _unseen(predictor, d), authored_weight).set_params(batch=False)
         s = model.score_chunk(te_frame[["text", "rating"]])
         _, b_passed, b_primary = _baseline_decisions(tr_frame[~tr_frame["source"].isin(TRAIN_ONLY)], te_frame)
         Y, prim = indicator(te_frame["labels"]), te_frame["primary"].to_numpy()

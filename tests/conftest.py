@@ -72,7 +72,9 @@ def tiny_predictor():
     from pipeline.model import build_model
     from pipeline.predict import Predictor
 
-    return Predictor(model=build_model()).set_params(model__features__ngrams__vec__min_df=1, model__clf__threshold_folds=2)
+    return Predictor(model=build_model()).set_params(model__features__ngrams__vec__min_df=1, model__clf__threshold_folds=2,
+                                                      # word vectors from the fixture itself, not the 26k unlabelled reviews
+                                                      model__features__vectors__vec__unlabelled=False)
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,9 @@ def order_models():
                          columns=["text", "labels", "primary"])
     train["labels"] = train["labels"].str.split("|")
     train["rating"], train["source"] = np.nan, "real"
-    base = Predictor(model=build_model()).set_params(model__features__ngrams__vec__min_df=1, model__clf__threshold_folds=2)
+    base = Predictor(model=build_model()).set_params(model__features__ngrams__vec__min_df=1, model__clf__threshold_folds=2,
+                                                      # word vectors from the fixture itself, not the 26k unlabelled reviews
+                                                      model__features__vectors__vec__unlabelled=False)
     return fit(train, base), fit(train, base.set_params(stack="head"))
 
 
