@@ -9,8 +9,9 @@ same contexts get close vectors; a review's feature is the L2-normalised mean ve
 words (words the vectors do not know are skipped; a review with none gets zeros).
 
 The vectors are fitted with the model and travel in it: scoring reads no corpus and loads no
-other file. Scoring cuts each chunk once for the n-grams and the vectors
-(:func:`pipeline.fast_ngrams.chunk_tokens`) and averages by one sparse × dense product.
+other file. Switched on, they cost a second segmentation of each chunk (and of the clauses the
+stacker splits) — :func:`pipeline.fast_ngrams.chunk_tokens`, whole chunks at once — and one
+sparse × dense product.
 Measured by leave-one-domain-out and 5-fold cross-validation: README, "Measured figures".
 """
 

@@ -189,7 +189,7 @@ def _clause_runs(codes_raw, uniq, u_sep, fast_rows, n_docs):
     is_c = u_clause[codes_raw]
     start = is_c.copy()
     start[1:] &= ~is_c[:-1]
-    run = np.where(is_c, np.cumsum(start) - 1, -1)
+    run = np.where(is_c, np.cumsum(start) - 1, -1).astype(np.int32)  # int32: one per character later
     doc = fast_rows[np.cumsum(u_sep[codes_raw])] if len(codes_raw) else np.zeros(0, dtype=np.int64)
     runs = np.bincount(doc[start], minlength=n_docs)
     first = np.full(n_docs, 0, dtype=np.int64)
@@ -200,23 +200,6 @@ def _clause_runs(codes_raw, uniq, u_sep, fast_rows, n_docs):
         first[d[lead]] = run[at[lead]]
     mixed = np.unique(doc[u_mixed[codes_raw]]) if u_mixed.any() else np.zeros(0, dtype=np.int64)
     return run, first, runs, mixed
-
-
-_LAST_CUT: list = [None]  # (key, codes, distinct tokens) of the last chunk cut
-
-
-def _factorized_tokens(joined: str) -> tuple[np.ndarray, list[str]]:
-    """``_factorize(_raw_tokens(joined))``, remembered for the last chunk: the TF-IDF and the
-    word-vector features of a chunk read the same segmentation (one cut per chunk)."""
-    from pipeline import segment as seg
-
-    key = (seg.current_backend(), id(seg._state.get("userdict")), joined)
-    last = _LAST_CUT[0]
-    if last is not None and last[0] == key:
-        return last[1], last[2]
-    codes, uniq = _factorize(_raw_tokens(joined))
-    _LAST_CUT[0] = (key, codes, uniq)
-    return codes, uniq
 
 
 def chunk_tokens(docs: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -231,7 +214,7 @@ def chunk_tokens(docs: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         rows = np.setdiff1d(rows, slow)
     doc_parts, code_parts, uniq = [], [], []
     if len(rows):
-        codes, uniq = _factorized_tokens(SEP.join([lows[i] for i in rows]))
+        codes, uniq = _factorize(_raw_tokens(SEP.join([lows[i] for i in rows])))
         uniq = list(uniq)
         u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=len(uniq))
         codes = codes[u_keep[codes]]
@@ -284,7 +267,7 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = F
     clause_slow: set[int] = set(slow) | {i for i, d in enumerate(docs) if "\u03a3" in d} if clauses else set()
     if len(lows):
         # every property of a token is computed once per distinct token
-        codes, uniq = _factorized_tokens(SEP.join(lows))
+        codes, uniq = _factorize(_raw_tokens(SEP.join(lows)))
         u = len(uniq)
         u_keep = np.fromiter((not t.isspace() for t in uniq), dtype=bool, count=u)
         keep = u_keep[codes]
@@ -368,7 +351,12 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = F
             rows_out, cols_out = [rows[keep]], [cols[keep]]
             if clauses:
                 cl_out = [np.concatenate(cl_out)[keep]]
-    fast_cl = (np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(cl_out)) if clauses and rows_out else None
+    fast_cl = None
+    if rows_out:  # the fast path's occurrences, joined once (long reviews hold millions)
+        rows_out, cols_out = [np.concatenate(rows_out)], [np.concatenate(cols_out)]
+        if clauses:
+            fast_cl = (rows_out[0], cols_out[0], np.concatenate(cl_out))
+            del cl_out
     for i in sorted(set(slow)):
         ids = np.fromiter(map(get, analyze(docs[i]), repeat(-1)), dtype=np.int64)
         ids = ids[ids >= 0]
@@ -376,8 +364,11 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = F
         cols_out.append(ids)
     if not rows_out:
         rows, cols = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    elif len(rows_out) == 1:
+        rows, cols = rows_out[0], cols_out[0]
     else:
         rows, cols = np.concatenate(rows_out), np.concatenate(cols_out)
+    del rows_out, cols_out
     if not clauses:
         return rows, cols
     return rows, cols, _clause_ids(docs, get, analyze, fast_cl, first if len(lows) else None, runs, clause_slow)
