@@ -428,8 +428,9 @@ def _scanner() -> _CueScanner | None:
         return None
 
 
-#: the matches of the last chunk, for the evidence of the same reviews (same results as match_cues)
-_RECENT: dict[str, dict[str, list[str]]] = {}
+#: the matches of the last two calls (a chunk's reviews, then the clauses the stacker split), for the
+#: evidence of the same reviews (same results as match_cues)
+_RECENT: list[dict[str, dict[str, list[str]]]] = [{}, {}]
 
 
 def match_cues_many(texts: list[str]) -> list[dict[str, list[str]]]:
@@ -461,14 +462,15 @@ def match_cues_many(texts: list[str]) -> list[dict[str, list[str]]]:
                     found[name] = [m.group()]
                 else:
                     snippets.append(m.group())
-    _RECENT.clear()
-    _RECENT.update(zip(texts, out))
+    _RECENT[:] = [_RECENT[1], dict(zip(texts, out))]
     return out
 
 
 def recent_matches(text: str) -> dict[str, list[str]]:
     """:func:`match_cues` of a text of the last chunk (computed then), else computed now."""
-    found = _RECENT.get(text)
+    found = _RECENT[1].get(text)
+    if found is None:
+        found = _RECENT[0].get(text)
     return match_cues(text) if found is None else found
 
 
