@@ -170,15 +170,20 @@ class PrimaryStack(BaseEstimator):
         self.seed = seed
         self.gate = gate
 
+    @staticmethod
+    def _clause_matrix(model, clauses: Clauses, source: ClauseSource | None, keep: np.ndarray):
+        """The features of the clauses of the reviews in ``keep`` (None when there are none):
+        from ``source`` when it cut the reviews as ``clauses`` did, else from the clause texts."""
+        if not clauses.texts:
+            return None
+        if source is not None and np.array_equal(np.where(keep, source.count, 1), clauses.count):
+            return source.matrix(model, clauses, keep)
+        return model.named_steps["features"].transform(clauses.frame())  # no source (never seen otherwise)
+
     def _clause_proba(self, model, clauses: Clauses, source: ClauseSource | None = None,
                       keep: np.ndarray | None = None) -> np.ndarray:
-        if not clauses.texts:
-            return np.zeros((0, K))
-        if source is not None and np.array_equal(np.where(keep, source.count, 1), clauses.count):
-            Xc = source.matrix(model, clauses, keep)
-        else:  # no source, or it cut a review otherwise (never seen): cut the clause texts
-            Xc = model.named_steps["features"].transform(clauses.frame())
-        return model.named_steps["clf"].predict_proba(Xc)
+        Xc = self._clause_matrix(model, clauses, source, keep)
+        return np.zeros((0, K)) if Xc is None else model.named_steps["clf"].predict_proba(Xc)
 
     def out_of_fold(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None):
         """The classifier's out-of-fold outputs on the training rows — ``(proba, head, clauses,
@@ -186,7 +191,7 @@ class PrimaryStack(BaseEstimator):
         are too small for inner folds."""
         from joblib import Parallel, delayed
 
-        feats, clf = model.named_steps["features"], model.named_steps["clf"]
+        clf = model.named_steps["clf"]
         primary = np.asarray(primary)
         w = np.ones(len(primary)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         folds = min(self.folds, int(np.bincount(primary).max()))
@@ -194,12 +199,7 @@ class PrimaryStack(BaseEstimator):
             return None
         X, source = features_with_clauses(model, prepared)
         clauses = Clauses(prepared["text"].tolist())
-        every = np.ones(len(prepared), dtype=bool)
-        Xc = None
-        if clauses.texts and source is not None and np.array_equal(source.count, clauses.count):
-            Xc = source.matrix(model, clauses, every)
-        elif clauses.texts:
-            Xc = feats.transform(clauses.frame())
+        Xc = self._clause_matrix(model, clauses, source, np.ones(len(prepared), dtype=bool))
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         parts = list(splitter.split(np.zeros(len(primary)), clip_strata(primary, folds)))
         inner = clone(clf).set_params(tune_thresholds=False)
