@@ -347,20 +347,19 @@ def clip_strata(strata: np.ndarray, folds: int) -> np.ndarray:
 
 def build_model(cue_weight: float = 0.2, rating_weight: float = 1.0, vector_weight: float = 1.0, **clf) -> Pipeline:
     """The project model as one sklearn Pipeline; raw reviews (texts or a text/rating frame) in.
-    ``vector_weight``: weight of the word-vector features (:mod:`pipeline.embed`); 0 leaves
-    them out."""
+    ``vector_weight``: weight of the word-vector features (:mod:`pipeline.embed`), which are
+    switched on and off by their own ``dim`` (off by default)."""
     from pipeline.embed import WordVectors
 
-    branches = [
-        ("ngrams", _branch(texts_of, TfidfFeatures())),
-        ("cues", _branch(texts_of, CueFeatures())),
-        ("rating", _branch(ratings_of, RatingFeatures())),
-    ]
-    weights = {"ngrams": 1.0, "cues": cue_weight, "rating": rating_weight}
-    if vector_weight:
-        branches.append(("vectors", _branch(texts_of, WordVectors())))
-        weights["vectors"] = vector_weight
-    features = FeatureUnion(branches, transformer_weights=weights)
+    features = FeatureUnion(
+        [
+            ("ngrams", _branch(texts_of, TfidfFeatures())),
+            ("cues", _branch(texts_of, CueFeatures())),
+            ("rating", _branch(ratings_of, RatingFeatures())),
+            ("vectors", _branch(texts_of, WordVectors())),
+        ],
+        transformer_weights={"ngrams": 1.0, "cues": cue_weight, "rating": rating_weight, "vectors": vector_weight},
+    )
     return Pipeline([("prepare", Prepare()), ("features", features), ("clf", CauseClassifier(**clf))])
 
 
