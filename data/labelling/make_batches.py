@@ -9,6 +9,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 4    # round 4: new26-29
     python data/labelling/make_batches.py --round 5    # round 5: new30-33
     python data/labelling/make_batches.py --round 6    # round 6: new34-37
+    python data/labelling/make_batches.py --round 7    # round 7: new38-41
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -174,6 +175,18 @@ ROUND6 = {
 }
 
 
+# round 7: the rarest causes and the boundaries the model gets wrong most — the cue search for
+# novice buyers and pranks in online shopping (most of what is left of it), JD ★1-3 at random
+# (praise under a low rating is the novice buyer), the taste-or-defect boundary in online shopping
+# and food delivery, and JD ★4-5 at random (the no-complaint outcome).
+ROUND7 = {
+    "new38": [("online_shopping", None, "novice_prank", 300)],
+    "new39": [("jd_aircon", None, "random", 300)],
+    "new40": [("online_shopping", None, "boundary", 300)],
+    "new41": [("waimai", None, "boundary", 150), ("jd_aircon", None, "random", 150, {"4", "5"})],
+}
+
+
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
     first = min(plan)  # the batches of earlier rounds (so a round draws the same again)
@@ -217,7 +230,8 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
-             "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4)}
+             "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
+             "7": (ROUND7, ROUND2_SEED + 5)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
