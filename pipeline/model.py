@@ -11,9 +11,10 @@
 
 Every hyper-parameter is a constructor argument of one of these estimators, so ``set_params``
 and ``GridSearchCV`` reach all of them (``features__ngrams__char_orders``, ``clf__C`` …) and
-``get_params`` is what is logged. The rating is an input like the text: its effect (praise under
-one star is a novice buyer; praise under five stars is no complaint) is learned from the labelled
-JD reviews that carry ratings, not written as a rule.
+``get_params`` is what is logged. The rating branch is there for models that read the rating as
+a feature beside the text (``Predictor(ratings="feature")``); the default Predictor reads the
+text alone and the rating after it (``Predictor(ratings="after")``: praise under five stars is
+no complaint, a complaint keeps its cause whatever the rating), so this branch sees no rating.
 
 :func:`build_baseline` is the plain reference every improvement is measured against (issue 9):
 TF-IDF over jieba words and character 1–3-grams, one-vs-rest logistic regression, 0.5

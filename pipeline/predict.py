@@ -36,6 +36,7 @@ PRED_COLUMNS = ["review_id", "cause", "cause_zh", "confidence", "causes", "dsr",
 TRUSTED_COLUMNS = frozenset(PRED_COLUMNS) - {"review_id", "evidence"}
 #: Chinese names of the special outcomes
 SPECIAL_ZH = {UNCERTAIN: "无法判断", EMPTY: "空评价", NO_COMPLAINT: "无差评内容"}
+_NOVICE = CAUSE_IDS.index("novice_buyer")
 _MAL_IDX = np.array([CAUSE_IDS.index(c) for c in CAUSE_IDS if c in MALICIOUS])
 #: per primary outcome: Chinese name, DSR dimension, remedy (finish's lookups)
 _ZH = {c: BY_ID[c].zh if c in BY_ID else SPECIAL_ZH[c] for c in (*CAUSE_IDS, *SPECIAL_ZH)}
@@ -109,17 +110,26 @@ class Predictor(BaseEstimator):
       campaign_weight, serial_weight, burst_weight — noisy-OR weights of the batch signals;
       campaign_min, serial_min, burst_min, burst_hours — sizes that make a signal;
       evidence_spans — quoted spans per cause in ``evidence``.
+    ratings: how the star rating enters — ``"after"``: the model reads the text alone and the
+      rating is read after it: a review rated ``high_rating`` or more whose text states no
+      complaint (its primary is a novice buyer's praise or none) is ``no_complaint``, and a
+      concrete complaint keeps its cause whatever the rating. In training, a ★4–5 review labelled
+      ``none`` (praise, no complaint) teaches the text model what praise looks like, which is what
+      ``novice_buyer`` means under an unknown or low rating. ``"feature"``: the rating is one-hot
+      features of the model beside the text (what a Predictor pickled before this option used).
     stack: how the primary cause is chosen — ``None``: :class:`pipeline.primary.PrimaryStack`
       with its defaults (clause-aware stacking over out-of-fold outputs), a ``PrimaryStack`` to
       set its parameters, or ``"head"``: the classifier's primary head alone.
     """
 
     stack = "head"  # what a Predictor pickled before the stacker existed used
+    ratings = "feature"  # what a Predictor pickled before the rating was read after the text used
 
     def __init__(self, model=None, abstain_below=0.25, high_rating=4.0, bad_rating=3.0, flag_at=0.8,
                  campaign_weight=0.75, serial_weight=0.5, burst_weight=0.3, campaign_min=3, serial_min=3,
-                 burst_min=5, burst_hours=24, evidence_spans=2, batch=True, stack=None):
+                 burst_min=5, burst_hours=24, evidence_spans=2, batch=True, stack=None, ratings="after"):
         self.model = model
+        self.ratings = ratings
         self.stack = stack
         self.abstain_below = abstain_below
         self.high_rating = high_rating
@@ -148,6 +158,10 @@ class Predictor(BaseEstimator):
         indicator ``Y`` and the primary cause index (8 = none)."""
         from pipeline.segment import userdict_text
 
+        if self.ratings not in ("after", "feature"):
+            raise ValueError(f"ratings must be 'after' or 'feature', not {self.ratings!r}")
+        if self.ratings == "after":
+            X, Y, primary = self._text_first(X, Y, primary)
         self.model_ = fit_model(build_model() if self.model is None else _clone(self.model), X, Y, primary, sample_weight)
         self.stack_ = None  # "head": the classifier's primary head decides alone
         if self.stack != "head" and primary is not None:
@@ -157,6 +171,19 @@ class Predictor(BaseEstimator):
         self.features_ = feature_names(self.model_)
         self.userdict_ = userdict_text()  # travels with the model: no file of the repo is read at predict time
         return self
+
+    def _text_first(self, X, Y, primary):
+        """Training data for ``ratings="after"``: the ratings blanked, and each review rated
+        ``high_rating`` or more that is labelled ``none`` relabelled ``novice_buyer`` — the text
+        of praise or of no complaint, which the rating turns into ``no_complaint`` afterwards."""
+        frame = as_frame(X)
+        high = frame["rating"].to_numpy(dtype=float) >= self.high_rating
+        if primary is not None:
+            Y, primary = np.array(Y, dtype=np.int64, copy=True), np.array(primary, copy=True)
+            praise = high & (primary == NONE_CLASS) & (Y.sum(axis=1) == 0)
+            primary[praise] = _NOVICE
+            Y[praise, _NOVICE] = 1
+        return frame.assign(rating=np.nan), Y, primary
 
     # --- per-row decisions --------------------------------------------------------------------
 
@@ -174,7 +201,10 @@ class Predictor(BaseEstimator):
 
     def _probabilities(self, frame: pd.DataFrame):
         steps = self.model_.named_steps
-        prepared = steps["prepare"].transform(frame[["text", "rating"]])
+        read = frame[["text", "rating"]]
+        if self.ratings == "after":  # the model reads the text alone
+            read = read.assign(rating=np.nan)
+        prepared = steps["prepare"].transform(read)
         empty = np.array([not t for t in prepared["text"]], dtype=bool)
         n, k = len(frame), len(CAUSE_IDS)
         proba, head, X = np.zeros((n, k)), np.zeros((n, k + 1)), None
@@ -206,7 +236,12 @@ class Predictor(BaseEstimator):
         conf = head[np.arange(n), top]
         ratings = frame["rating"].to_numpy(dtype=float)
         abstain = (top == NONE_CLASS) | (conf < self.abstain_below)
-        happy = (top == NONE_CLASS) & (ratings >= self.high_rating)  # NaN compares False
+        high = ratings >= self.high_rating  # NaN compares False
+        if self.ratings == "after":  # praise or no complaint in the text, rated high
+            happy = high & ((top == NONE_CLASS) | (top == _NOVICE))
+            passed[high, _NOVICE] = False
+        else:
+            happy = (top == NONE_CLASS) & high
         primary = np.where(abstain, UNCERTAIN, np.asarray(CAUSE_IDS + ("",), dtype=object)[top]).astype(object)
         primary[happy] = NO_COMPLAINT
         rows = np.flatnonzero(~abstain)

@@ -8,6 +8,7 @@ import pytest
 from pipeline.paths import RAW, SAMPLE
 from pipeline.persist import load_predictor
 from pipeline.predict import PRED_COLUMNS, parse_rating
+from pipeline.taxonomy import CAUSE_IDS
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +171,25 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
     os.replace(o_mark, mark)
     assert persist._cached(digest) is None
     assert isinstance(load_predictor(tiny_model_path), type(first))
+
+
+def test_rating_read_after_the_text_relabels_only_praise_rated_high():
+    """ratings="after": the model is trained on the text alone; a ★4–5 review labelled none (its
+    text states no complaint) teaches what praise looks like — novice_buyer's text — and nothing
+    else is relabelled; the ratings the model sees are blanked."""
+    from pipeline.model import NONE_CLASS
+    from pipeline.predict import Predictor
+
+    novice = CAUSE_IDS.index("novice_buyer")
+    quality = CAUSE_IDS.index("product_quality")
+    frame = pd.DataFrame({"text": ["很好很满意", "质量差", "挺好的", "很好", "。。。"], "rating": [5, 5, 1, np.nan, 4]})
+    Y = np.zeros((5, len(CAUSE_IDS)), dtype=np.int64)
+    Y[1, quality] = Y[2, novice] = 1
+    primary = np.array([NONE_CLASS, quality, novice, NONE_CLASS, NONE_CLASS])
+    X2, Y2, p2 = Predictor(ratings="after")._text_first(frame, Y, primary)
+    assert p2.tolist() == [novice, quality, novice, NONE_CLASS, novice]
+    assert Y2[:, novice].tolist() == [1, 0, 1, 0, 1] and Y2[1, quality] == 1
+    assert X2["rating"].isna().all() and X2["text"].tolist() == frame["text"].tolist()
+    assert Y[0].sum() == 0 and primary[0] == NONE_CLASS  # the caller's arrays are not changed
+    with pytest.raises(ValueError, match="ratings must be"):
+        Predictor(ratings="both").fit(["x"], Y[:1], primary[:1])
