@@ -11,8 +11,10 @@ import csv
 import sys
 from pathlib import Path
 
-CAUSES = ["expectation_gap", "service_attitude", "stockout_logistics", "product_quality",
-          "novice_buyer", "prank", "competitor_sabotage", "extortion"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: the cause ids of pipeline/taxonomy.py (no dependencies)
+from pipeline.taxonomy import CAUSE_IDS  # noqa: E402
+
+CAUSES = list(CAUSE_IDS)
 VALID = set(CAUSES) | {"none"}
 CONFIDENCE = {"high", "medium", "low"}
 HERE = Path(__file__).resolve().parent
