@@ -269,6 +269,9 @@ class Predictor(BaseEstimator):
                 evidence[i] = ev
         for i in np.flatnonzero(happy):
             evidence[i] = f"{ratings[i]:g}星且未提出问题 rated {ratings[i]:g} stars, no complaint in the text"
+        if self.ratings == "after":  # the guide's strong evidence for a novice buyer: a low rating
+            for i in np.flatnonzero((primary == CAUSE_IDS[_NOVICE]) & (ratings <= self.bad_rating)):
+                evidence[i] = f"{evidence[i]}; 评分{ratings[i]:g}星 rated {ratings[i]:g} stars".lstrip("; ")
         scored = Scored(frame["id"].tolist(), proba, passed, primary, conf, evidence, ratings,
                         _col(frame, "buyer"), _col(frame, "item"), _col(frame, "date"))
         if self.batch if with_signatures is None else with_signatures:

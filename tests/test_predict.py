@@ -35,7 +35,21 @@ def test_praise_at_five_stars_is_no_complaint_and_a_complaint_keeps_its_cause(mo
     assert "5星且未提出问题" in out.loc[0, "evidence"]
     # negated praise is not praise: 「不满意」 at one star is not a novice buyer
     assert out.loc[2, "cause"] != "novice_buyer"
-    assert out.loc[3, "cause"] == "novice_buyer"
+    assert out.loc[3, "cause"] == "novice_buyer" and "评分1星" in out.loc[3, "evidence"]
+
+
+def test_a_complaint_at_five_stars_keeps_its_cause_in_any_category(model):
+    """The rating is read after the text: a concrete complaint rated ★5 — cosmetics, shoes, food,
+    categories the labels hardly hold — is no "no complaint"; praise is, whatever the category."""
+    complaints = ["用了没效果，还过敏了", "擦了脸上刺痛，起红疹", "鞋底开胶了，穿了两天", "快递太慢了，等了一个星期",
+                  "客服态度很差，问了不回"]
+    praise = ["口红颜色很正，很喜欢", "鞋子很舒服，尺码合适"]
+    out = model.predict(pd.DataFrame({"text": complaints + praise, "rating": [5] * 7}))
+    assert "no_complaint" not in out["cause"].tolist()[:5], out["cause"].tolist()
+    assert out["cause"].tolist()[5:] == ["no_complaint", "no_complaint"]
+    assert not out["causes"].str.contains("novice_buyer").any()
+    unrated = model.predict(complaints)["cause"].tolist()
+    assert out["cause"].tolist()[:5] == unrated  # the rating does not move a complaint
 
 
 def test_every_cause_comes_with_the_words_behind_it(model):
