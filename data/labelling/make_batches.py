@@ -10,6 +10,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 5    # round 5: new30-33
     python data/labelling/make_batches.py --round 6    # round 6: new34-37
     python data/labelling/make_batches.py --round 7    # round 7: new38-41
+    python data/labelling/make_batches.py --round 8    # round 8: new42-44
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -186,6 +187,15 @@ ROUND7 = {
     "new41": [("waimai", None, "boundary", 150), ("jd_aircon", None, "random", 150, {"4", "5"})],
 }
 
+# round 8: the rest of the novice/prank cue search in online shopping, food delivery at random, and
+# JD ★1-3 with the least-labelled online-shopping categories at random.
+ROUND8 = {
+    "new42": [("online_shopping", None, "novice_prank", 300)],
+    "new43": [("waimai", None, "random", 300)],
+    "new44": [("jd_aircon", None, "random", 150)] + [("online_shopping", c, "random", n) for c, n in
+                                                     [("计算机", 40), ("手机", 40), ("书籍", 40), ("蒙牛", 30)]],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -231,7 +241,7 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
              "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
-             "7": (ROUND7, ROUND2_SEED + 5)}
+             "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
