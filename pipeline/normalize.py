@@ -18,6 +18,7 @@ Every function here is a module-level function so that estimators using it pickl
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -190,6 +191,33 @@ def _nfkc_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return length, start, flat
 
 
+_ASSIGNED_BEYOND_BMP = 0x32400  # planes 1–3 end here (CJK extension H ends at U+323AF)
+
+
+@lru_cache(maxsize=None)
+def _may_compose() -> np.ndarray:
+    """Per code point: True where a text holding it may not be in NFKC although each of its
+    characters is — a combining mark (canonical class ≠ 0), a character that composes with the one
+    before it (the second of a canonical decomposition pair; Hangul medial vowels and final
+    consonants), a surrogate, or a character beyond the BMP that NFKC changes (the mapping table
+    covers the BMP only). A text free of them whose characters each are in NFKC is in NFKC (every
+    character passes the quick check with YES, UAX #15), so ``unicodedata.is_normalized`` need not
+    read it. Beyond the BMP only planes 1–3 and the variation selectors hold characters of
+    interest (the rest is unassigned or private use; ``tests/test_speed_equivalence.py`` checks)."""
+    risky = np.zeros(_MAX_CODE, dtype=bool)
+    risky[0xD800:0xE000] = True
+    for cp in itertools.chain(range(0xD800), range(0xE000, _ASSIGNED_BEYOND_BMP), range(0xE0000, 0xE1000)):
+        ch = chr(cp)
+        if unicodedata.combining(ch) or (cp > 0xFFFF and unicodedata.normalize("NFKC", ch) != ch):
+            risky[cp] = True
+        parts = unicodedata.decomposition(ch).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            risky[int(parts[1], 16)] = True
+    risky[0x1161:0x1176] = True  # Hangul V (L + V → LV)
+    risky[0x11A8:0x11C3] = True  # Hangul T (LV + T → LVT)
+    return risky
+
+
 _VARIANT_PAIRS = np.asarray([(ord(p[0]) << 21) | ord(p[1]) for p in VARIANT_PHRASES], dtype=np.int64)
 #: joins a chunk for the NFKC pass: private-use characters, starters that NFKC keeps as they are
 _JOIN = "\ue000\ue001"
@@ -201,7 +229,8 @@ def _code_points(text: str) -> np.ndarray:
 
 def _nfkc_many(prefixes: list[str]) -> list[str]:
     """``NFKC`` of every text: the chunk joined, its characters mapped with numpy by
-    :func:`_nfkc_table`, and only the texts that are then not yet in NFKC normalised one by one."""
+    :func:`_nfkc_table`; only the texts holding a character of :func:`_may_compose` are then
+    checked, and normalised one by one when they are not yet in NFKC."""
     joined = _JOIN.join(prefixes)
     if joined.count(_JOIN) != len(prefixes) - 1:  # a text holds the joint itself: one by one
         return [unicodedata.normalize("NFKC", t) for t in prefixes]
@@ -221,9 +250,13 @@ def _nfkc_many(prefixes: list[str]) -> list[str]:
             out[at[m] + k] = flat[mapped[m] + k]
     joined = out.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     parts = joined.split(_JOIN)
-    if unicodedata.is_normalized("NFKC", joined):
-        return parts
-    return [p if unicodedata.is_normalized("NFKC", p) else unicodedata.normalize("NFKC", p) for p in parts]
+    risky = np.flatnonzero(_may_compose()[out])  # the only places where the mapped text may not be NFKC
+    if len(risky):  # the texts that hold them (every U+E000 is a joint: a text holding one went one by one)
+        for k in np.unique(np.searchsorted(np.flatnonzero(out == 0xE000), risky)).tolist():
+            p = parts[k]
+            if not unicodedata.is_normalized("NFKC", p):
+                parts[k] = unicodedata.normalize("NFKC", p)
+    return parts
 
 
 def _normalize_chunk(items: list[object]) -> list[str]:

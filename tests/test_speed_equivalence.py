@@ -479,3 +479,36 @@ def test_four_decimals_as_printf():
                         [0.0, -0.0, 1.0, 1.00005, -0.00004, 0.99995, 2.5, -3.0, np.nan, np.inf, -np.inf, 1e-300, 0.00005]])
     assert four_decimals(x) == ["%.4f" % v for v in x]
     assert four_decimals(np.zeros(0)) == []
+
+
+def test_nfkc_shortcut_only_skips_texts_already_in_nfkc():
+    """``_may_compose``: a text none of whose characters is flagged, each in NFKC, is in NFKC, so
+    the chunk's ``is_normalized`` check may be skipped. Checked on every character alone and on
+    random pairs, with the characters that compose with the one before them (Hangul jamo, the
+    second of a canonical pair with class 0, e.g. U+0CD5) among them; those are flagged."""
+    import random
+    import unicodedata
+
+    from pipeline.normalize import _may_compose, normalize_many, normalize
+
+    from pipeline.normalize import _ASSIGNED_BEYOND_BMP
+
+    risky = _may_compose()
+    assert risky[0x0301] and risky[0x1161] and risky[0x11A8] and risky[0x0CD5] and risky[0x1D400] and risky[0xD800]
+    assert not risky[ord("好")] and not risky[ord("a")] and not risky[0xAC00] and not risky[0x1F600]
+    # what the table skips beyond the BMP: NFKC keeps it, it never combines nor composes
+    for cp in [*range(_ASSIGNED_BEYOND_BMP, 0xE0000), *range(0xE1000, 0x110000)]:
+        ch = chr(cp)
+        assert not unicodedata.combining(ch) and not unicodedata.decomposition(ch) and unicodedata.normalize("NFKC", ch) == ch
+    composing = {int(d.split()[1], 16) for d in map(unicodedata.decomposition, map(chr, range(0x10000, 0x110000)))
+                 if len(d.split()) == 2 and not d.startswith("<")}
+    assert all(risky[cp] for cp in composing)
+    forms = [unicodedata.normalize("NFKC", chr(cp)) for cp in [*range(0xD800), *range(0xE000, 0x32400)]]
+    safe = [f for f in forms if not any(risky[ord(c)] for c in f)]
+    assert all(unicodedata.is_normalized("NFKC", f) for f in safe)
+    rng = random.Random(7)
+    pairs = ["".join(rng.choice(safe) for _ in range(3)) for _ in range(100_000)]
+    assert all(unicodedata.is_normalized("NFKC", p) for p in pairs)
+    hangul = ["\u1100\u1161", "\uac00\u11a8", "가\u11a8", "e\u0301", "\u0cc6\u0cd5", "好😀\U0001d400", "\U00011099\U000110ba"]
+    assert normalize_many(hangul) == [normalize(t) for t in hangul]
+    assert normalize_many(hangul)[:2] == ["가", "각"]
