@@ -25,6 +25,7 @@ import os
 import platform
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,14 +278,10 @@ def run_domains(predictor: Predictor | None = None, frame: pd.DataFrame | None =
     """:func:`leave_domain_out`, tracked as an MLflow run (``domains-…``) with a metric per domain."""
     import mlflow
 
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
     predictor = Predictor() if predictor is None else predictor
     frame = load_labelled() if frame is None else frame
-    use_experiment(EXPERIMENT)
-    data = data_hash(frame)
-    with mlflow.start_run(run_name=f"domains-{data}-{time.strftime('%m%d-%H%M')}"):
-        mlflow.log_params(logged_params(predictor) | {"authored_weight": authored_weight, "protocol": "leave-one-domain-out"})
-        mlflow.set_tags({"reviewcause.version": __version__, "kind": "domains", "reviewcause.data_hash": data})
+    params = {"authored_weight": authored_weight, "protocol": "leave-one-domain-out"}
+    with _tracked_run("domains", predictor, data_hash(frame), params):
         t0 = time.perf_counter()
         table = leave_domain_out(frame, predictor, domains, authored_weight=authored_weight, min_reviews=min_reviews, log=log)
         mlflow.log_metric("domains_seconds", time.perf_counter() - t0)
@@ -349,6 +346,21 @@ def _promotion(client, current: dict[str, float], data: str, promote: bool, log)
     return CHAMPION, f"not worse than champion version {champ.version} on the same data"
 
 
+@contextmanager
+def _tracked_run(kind: str, predictor: Predictor, data: str, params: dict):
+    """An MLflow run of the project's experiment named ``<kind>-<data hash>-<time>``, with the
+    Predictor's hyper-parameters and ``params`` logged and the version, kind and data tagged."""
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    use_experiment(EXPERIMENT)
+    with mlflow.start_run(run_name=f"{kind}-{data}-{time.strftime('%m%d-%H%M')}") as active:
+        mlflow.log_params(logged_params(predictor) | params)
+        mlflow.set_tags({"reviewcause.version": __version__, "python": platform.python_version(), "kind": kind,
+                         "reviewcause.data_hash": data})
+        yield active
+
+
 def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, model_path: Path | None = DEFAULT_MODEL,
         folds: int = 5, seed: int = 13, authored_weight: float = 0.5, register: bool = True, promote: bool = False,
         label_files: list[Path] | None = None, baseline: bool = True, log=print) -> dict:
@@ -359,19 +371,13 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
 
     from pipeline.persist import save
 
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
     predictor = Predictor() if predictor is None else predictor
     frame = load_labelled() if frame is None else frame
-    use_experiment(EXPERIMENT)
     counts = frame["source"].value_counts().to_dict()
     data = data_hash(frame)
     kind = "train" if model_path else "eval"
-    with mlflow.start_run(run_name=f"{kind}-{data}-{time.strftime('%m%d-%H%M')}") as active:
-        mlflow.log_params(logged_params(predictor) | {"folds": folds, "seed": seed, "authored_weight": authored_weight,
-                                                      "segmenter": current_backend()}
-                          | {f"n_{k}": v for k, v in counts.items()})
-        mlflow.set_tags({"reviewcause.version": __version__, "python": platform.python_version(), "kind": kind,
-                         "reviewcause.data_hash": data})
+    params = {"folds": folds, "seed": seed, "authored_weight": authored_weight, "segmenter": current_backend()}
+    with _tracked_run(kind, predictor, data, params | {f"n_{k}": v for k, v in counts.items()}) as active:
         for path in label_files or []:
             mlflow.log_artifact(str(path), artifact_path="labels")
             mlflow.set_tag(f"labels.{Path(path).name}.sha256", _file_hash(Path(path)))
