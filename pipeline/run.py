@@ -413,6 +413,8 @@ def estimate_rows(path: Path) -> int | None:
     8 MB, estimated from the first 8 MB (line breaks per byte) beyond that."""
     path = Path(path)
     try:
+        if not path.is_file():  # a pipe or device is never opened here (it may block; tables refuses it)
+            return None
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             from openpyxl import load_workbook
 

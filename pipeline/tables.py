@@ -30,6 +30,7 @@ import io
 import itertools
 import os
 import re
+import stat
 import sys
 import tempfile
 import unicodedata
@@ -280,12 +281,15 @@ def _utf16_without_bom(head: bytes) -> str | None:
         return None
     even, odd = probe[0::2].count(0) / (len(probe) // 2), probe[1::2].count(0) / (len(probe) // 2)
     for enc, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
-        if zeros > 0.05 and other < zeros / 3:
+        # ASCII high bytes (delimiters, digits, line ends) on one parity; in Chinese text with few
+        # of them (one long column) that parity need only hold more NULs than the other, whose
+        # NULs are the low bytes of characters such as 一 (U+4E00): then a line end must decode
+        if zeros > other and (zeros > 0.05 and other < zeros / 3 or zeros > 0.002):
             try:
                 text = head[: len(head) // 2 * 2].decode(enc)
             except UnicodeDecodeError:
                 continue
-            if "\x00" not in text and plausibility(text) >= PLAUSIBLE:
+            if "\x00" not in text and plausibility(text) >= PLAUSIBLE and (zeros > 0.05 or "\n" in text):
                 return enc
     return None
 
@@ -303,13 +307,20 @@ def _decodes(sample: bytes, enc: str) -> tuple[str, int]:
 
 def _korean(sample: bytes) -> bool:
     """EUC-KR Hangul occupies the bytes of GB2312's common characters, so Korean text reads as
-    plausible (garbled) Chinese; real Chinese read as EUC-KR is far from all-Hangul."""
+    plausible (garbled) Chinese. Real Chinese read as EUC-KR is rarely all Hangul — but a short
+    export of common characters (评价内容, 差评, 坏了 …) is, so Korean also needs Korean spacing:
+    words set apart by spaces (Chinese text has next to none). A Chinese tool takes the
+    ambiguous case as Chinese."""
     try:
         text = sample.decode("euc_kr")
     except UnicodeDecodeError:
         return False
     rest = [ch for ch in text if ch >= "\x80"]
-    return bool(rest) and sum(1 for ch in rest if "\uac00" <= ch <= "\ud7a3") / len(rest) >= 0.9
+    hangul = sum(1 for ch in rest if "\uac00" <= ch <= "\ud7a3")
+    if not rest or hangul / len(rest) < 0.9:
+        return False
+    spaced = len(re.findall("[\uac00-\ud7a3] (?=[\uac00-\ud7a3])", text))
+    return spaced >= 0.1 * hangul
 
 
 def _guess_foreign(sample: bytes) -> str:
@@ -544,6 +555,8 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: is a directory, not a file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable (permission denied)")
+    if not stat.S_ISREG(path.stat().st_mode):  # a pipe, FIFO or device: read more than once, and may block
+        raise InputError(f"{path}: not a regular file (a pipe or device); save the export to a file and score that")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
 
@@ -745,6 +758,24 @@ def _first_row(ws) -> tuple[int, list[str]] | None:
     return None
 
 
+def _damage_named(rows, where: str, hrow: int):
+    """The sheet's rows; a workbook damaged past its first rows (broken XML, a bad shared-string
+    index, a CRC error, a number cell holding text) stops with a one-line error naming the file,
+    the sheet and the last row read, not openpyxl's traceback."""
+    done = hrow
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # openpyxl and zipfile raise many types for a damaged sheet
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise InputError(f"{where}: the workbook is damaged after row {done} ({type(exc).__name__}: {detail}); "
+                             f"open it in Excel and save it again, or export the sheet as CSV") from None
+        done += 1
+        yield row
+
+
 def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -> Table:
     """The first sheet (in workbook order) whose header row has a review-text column (with
     ``need_text=False``: the first sheet holding data); its header is its first non-blank row."""
@@ -822,7 +853,7 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
             rows: list[list[str]] = []
             pending_blank: list[list[str]] = []
             start = 0
-            for r, (row, frow) in enumerate(zip(values_iter, formula_iter), start=hrow + 1):
+            for r, (row, frow) in enumerate(_damage_named(zip(values_iter, formula_iter), where, hrow), start=hrow + 1):
                 if formulas:
                     if frow is not None:
                         for cell, fcell in zip(row, frow):

@@ -117,6 +117,13 @@ CASES = [
     Case("latin1", table_bytes(["id", "text"], [["1", "très déçu, qualité médiocre"], ["2", "à éviter"]], "latin-1"),
          error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
                "it looks like Western latin-1/cp1252 (--encoding cp1252)); give it with --encoding"),
+    # a short GBK export of common characters also decodes as all-Hangul EUC-KR: Chinese wins
+    Case("gbk_tiny_reads_as_korean_too", table_bytes(["评价编号", "评价内容", "评分"], [["1", "差评", "1"], ["2", "坏了", "1"],
+                                                                                   ["3", "假货", "1"]], "gbk"),
+         ["评价编号", "评价内容", "评分"], [["1", "差评", "1"], ["2", "坏了", "1"], ["3", "假货", "1"]], IDS),
+    # UTF-16 without BOM, one column of long Chinese lines: few NULs (only the line ends' high bytes)
+    Case("utf16le_without_bom_long_lines", ("评价内容\n" + ("这个东西质量太差了用了两天就坏掉了真失望这个东西质量太差了\n" * 5)).encode("utf-16-le"),
+         ["评价内容"], [["这个东西质量太差了用了两天就坏掉了真失望这个东西质量太差了"]] * 5, ["1", "2", "3", "4", "5"]),
     Case("euc_kr", table_bytes(["번호", "내용"], [["1", "품질이 너무 나쁘고 배송도 늦었습니다"], ["2", "다시는 안 삽니다"]], "euc_kr"),
          error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
                "it looks like Korean EUC-KR (--encoding euc-kr)); give it with --encoding"),
@@ -341,6 +348,48 @@ def test_xlsx_reports_the_sheet_read_and_other_sheets_with_data(tmp_path, capsys
     header, rows = read_csv_out(tmp_path / "o.csv")
     assert header[:4] == ["评价编号", "评价内容", "评分", "review_id"]
     assert [r[:4] for r in rows] == [["A1", R[0], "1", "A1"], ["", "", "", "2"], ["A3", R[2], "2", "A3"]]
+
+
+def _damage_sheet(src: Path, out: Path, edit) -> Path:
+    """A copy of the workbook ``src`` with its first sheet's XML passed through ``edit``."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = edit(data)
+            zout.writestr(item, data)
+    return out
+
+
+@pytest.mark.parametrize("name, edit, detail", [
+    ("broken_xml", lambda x: x[: x.index(b'<row r="4"')] + b"<row", "ParseError"),
+    ("shared_string_out_of_range", lambda x: re.sub(rb'<c r="B4"[^>]*>.*?</c>', b'<c r="B4" t="s"><v>999</v></c>', x), "IndexError"),
+    ("number_cell_holding_text", lambda x: re.sub(rb'<c r="A4"[^>]*>.*?</c>', b'<c r="A4" t="n"><v>abc</v></c>', x), "ValueError"),
+])
+def test_xlsx_damaged_after_its_first_rows_is_one_line(tmp_path, capsys, tiny_model_path, name, edit, detail):
+    """A workbook damaged past its header (a cut download, a broken writer) stops with one line
+    naming the file, the sheet and the last row read — never openpyxl's traceback."""
+    good = workbook(tmp_path / "good.xlsx", {"评价": [["评价编号", "评价内容", "评分"]] + [[f"r{i}", R[i % 3], 1] for i in range(1, 6)]})
+    src = _damage_sheet(good, tmp_path / f"{name}.xlsx", edit)
+    out = tmp_path / "o.csv"
+    code = main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists() and len(err.splitlines()) == 1, err
+    assert err.startswith(f"reviewcause: error: {src} (sheet '评价'): the workbook is damaged after row ") and detail in err
+    assert "open it in Excel and save it again" in err
+
+
+def test_pipe_or_fifo_input_is_refused_without_blocking(tmp_path, capsys, tiny_model_path):
+    """A FIFO (or a pipe such as /dev/stdin under ``cat f |``) is refused before it is opened, so
+    an unwritten FIFO cannot hang the job; a redirected regular file is read."""
+    fifo = tmp_path / "reviews.csv"
+    os.mkfifo(fifo)
+    code = main(["score", str(fifo), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
+    assert code == 2
+    assert capsys.readouterr().err == (f"reviewcause: error: {fifo}: not a regular file (a pipe or device); "
+                                       f"save the export to a file and score that\n")
 
 
 def test_xlsx_single_sheet_is_named_on_stderr(tmp_path, capsys):
