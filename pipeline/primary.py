@@ -35,7 +35,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.evidence import _CLAUSE
-from pipeline.model import NONE_CLASS, clip_strata
+from pipeline.model import NONE_CLASS, clip_strata, text_column
 from pipeline.taxonomy import CAUSE_IDS
 
 K = len(CAUSE_IDS)
@@ -72,7 +72,7 @@ class Clauses:
 
     def frame(self) -> pd.DataFrame:
         """The clauses as prepared reviews of unknown rating (the rating is a feature of its own)."""
-        return pd.DataFrame({"text": self.texts, "rating": np.full(len(self.texts), np.nan)})
+        return pd.DataFrame({"text": text_column(self.texts), "rating": np.full(len(self.texts), np.nan)})
 
 
 class ClauseSource:
