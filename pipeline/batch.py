@@ -255,17 +255,22 @@ class Collector:
         if not self._eligible:
             z = np.zeros(0, dtype=np.int64)
             return Signals(z - 1, z, z, z, z)
-        sig = np.concatenate(self._sig)
-        eligible = np.concatenate(self._eligible)
-        buyer = np.concatenate(self._buyer)
-        item = np.concatenate(self._item)
-        when = np.concatenate(self._time)
-        bad = np.concatenate(self._bad)
+        # each key joined once and kept as the only part, so the chunks' arrays are freed before
+        # the clusters are computed (peak memory at 1M rows), and finish can be called again
+        sig, eligible, buyer, item, when, bad = (_joined(parts) for parts in
+                                                 (self._sig, self._eligible, self._buyer, self._item, self._time, self._bad))
         n = len(eligible)
         cluster_id, authors = _campaigns(sig, eligible & bad, buyer, self.campaign_min)
         serial_reviews, serial_items = _serial(buyer, item, bad, n, self.serial_min)
         burst = _bursts(item, when, bad, n, self.burst_min, self.burst_hours)
         return Signals(cluster_id, authors, serial_reviews, serial_items, burst)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts as one array, which then replaces them in the list."""
+    whole = np.concatenate(parts)
+    parts[:] = [whole]
+    return whole
 
 
 def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray, minimum: int = CAMPAIGN_MIN) -> tuple[np.ndarray, np.ndarray]:
@@ -288,12 +293,11 @@ def _campaigns(sig: np.ndarray, eligible: np.ndarray, buyer: np.ndarray, minimum
     if not m:
         return cluster_id, authors
     need = int(np.ceil(AGREEMENT * SIG_SIZE))
-    S = sig[rows].astype(np.uint64)
     src, dst = [], []
-    for b in range(BANDS):
-        key = S[:, b * width]
+    for b in range(BANDS):  # one band's 64-bit keys at a time (not a 64-bit copy of every signature)
+        key = sig[rows, b * width].astype(np.uint64)
         if width == 2:
-            key = (key << np.uint64(32)) | S[:, b * width + 1]
+            key = (key << np.uint64(32)) | sig[rows, b * width + 1]
         codes, _ = pd.factorize(key)  # numbered in order of first appearance
         is_first = codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
         first = np.flatnonzero(is_first)[codes]  # the first row (position in rows) of each bucket
