@@ -54,10 +54,12 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         df = _read_workbook(path)
+        df = df[_report_columns(list(df.columns), path)]
     else:
         # decoded like any input (UTF-8/16, GBK, Big5; comma, tab or semicolon): a predictions
-        # CSV opened in Excel and saved again ("CSV", "Unicode text") still reads
-        df, _ = read_frame(path)
+        # CSV opened in Excel and saved again ("CSV", "Unicode text") still reads. Only the
+        # columns a report reads are held (not the probabilities nor unused input columns).
+        df, _ = read_frame(path, keep=lambda columns: _report_columns(columns, path))
         df = df.fillna("").astype(str)
     df = df.rename(columns=english_header)
     missing = [c for c in REQUIRED if c not in df.columns]
@@ -65,6 +67,23 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
     inputs = [c for c in df.columns if c not in PRED_COLUMNS]
     return df, find_columns(inputs, where=str(path))
+
+
+#: prediction columns a report or the appeal export reads
+_READ = frozenset(REQUIRED) | {"confidence"}
+
+
+def _report_columns(columns: list[str], path: Path) -> list[str]:
+    """The columns of a predictions file that the report reads: the prediction columns it uses
+    and the input columns that have a role (text, id, rating, buyer, item, date …); every column
+    when no text column is found, so that the error names them all."""
+    names = [english_header(c) for c in columns]
+    inputs = [c for c, n in zip(columns, names) if n not in PRED_COLUMNS]
+    try:
+        roles = set(filter(None, find_columns(inputs, where=str(path)).values()))
+    except InputError:
+        return columns
+    return [c for c, n in zip(columns, names) if n in _READ or c in roles]
 
 
 def _read_workbook(path: Path) -> pd.DataFrame:

@@ -910,17 +910,22 @@ def open_table(
     return Table(path, columns, roles, enc, chunks, delimiter)
 
 
-def read_frame(path: Path | str, encoding: str | None = None) -> tuple[pd.DataFrame, str | None]:
-    """A whole small table (a label file) read like :func:`open_table` (same decoding, delimiter,
-    sheet choice), with no column required. Columns are internal names (see :func:`display_name`)."""
+def read_frame(path: Path | str, encoding: str | None = None, keep=None) -> tuple[pd.DataFrame, str | None]:
+    """A whole table (a label file, a predictions file) read like :func:`open_table` (same
+    decoding, delimiter, sheet choice), with no column required. Columns are internal names (see
+    :func:`display_name`). ``keep(columns)``: the columns to hold, chosen from the header — the
+    file is read in chunks of rows and only those columns are kept, so a large file with many
+    unused columns is never held whole."""
     path = Path(path)
     _check_file(path)
+    rows = 1 << 30 if keep is None else 50_000
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        table = _open_excel(path, 1 << 30, None, need_text=False)
+        table = _open_excel(path, rows, None, need_text=False)
         columns, chunks, enc = table.columns, table.chunks(), None
     else:
-        columns, chunks, enc, _ = _open_text(path, encoding, 1 << 30)
-    frames = list(chunks)
+        columns, chunks, enc, _ = _open_text(path, encoding, rows)
+    wanted = None if keep is None else list(keep(list(columns)))
+    frames = [chunk if wanted is None else chunk[wanted] for chunk in chunks]
     frame = pd.concat(frames) if len(frames) > 1 else frames[0]
     return frame, enc
 

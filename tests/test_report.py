@@ -333,3 +333,23 @@ def test_a_predictions_csv_saved_again_by_excel_still_reads(tiny_model_path, tmp
     broken.write_bytes(b"\x00\x01\x02 not a table")
     with pytest.raises(InputError):
         read_predictions(broken)
+
+
+def test_report_holds_only_the_columns_it_reads(tiny_model_path, tmp_path):
+    """A predictions file is read in chunks and only the columns a report reads are held: the
+    prediction columns it uses and the input columns that have a role — not the eight
+    probabilities nor input columns without a role (a shop's export may have dozens)."""
+    from pipeline.report import read_predictions
+
+    src = tmp_path / "export.csv"
+    frame = pd.DataFrame({"评价编号": ["a1", "a2", "a3"], "订单备注": ["x", "y", "z"], "评价内容": ["质量太差了", "快递太慢", "还行"],
+                          "评分": ["1", "2", "3"], "备用列": ["s", "s", "s"]})
+    frame.to_csv(src, index=False)
+    pred = tmp_path / "pred.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    df, roles = read_predictions(pred)
+    assert roles["text"] == "评价内容" and roles["id"] == "评价编号" and roles["rating"] == "评分"
+    assert set(df.columns) == {"评价编号", "评价内容", "评分", "review_id", "cause", "confidence", "suspected_malicious",
+                               "malicious_score", "cluster_id", "evidence"}
+    assert df["review_id"].tolist() == ["a1", "a2", "a3"]
+    assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q"]) == 0
