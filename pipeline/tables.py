@@ -758,22 +758,51 @@ def _first_row(ws) -> tuple[int, list[str]] | None:
     return None
 
 
+_BAD_DATE = re.compile(r"Cell ([A-Z]+)(\d+) is marked as a date but the serial value (\S+) is outside the limits for dates")
+
+
 def _damage_named(rows, where: str, hrow: int):
-    """The sheet's rows; a workbook damaged past its first rows (broken XML, a bad shared-string
+    """The sheet's rows (pairs: the row's values, its formula cells or None); a workbook damaged past its first rows (broken XML, a bad shared-string
     index, a CRC error, a number cell holding text) stops with a one-line error naming the file,
-    the sheet and the last row read, not openpyxl's traceback."""
-    done = hrow
+    the sheet and the last row read, not openpyxl's traceback. A date-formatted cell holding a
+    number beyond Excel's dates (an order id formatted as a date) keeps its number — openpyxl
+    would make it ``#VALUE!`` with a warning of its own — and one warning names the first."""
+    import warnings
+    from types import SimpleNamespace
+
+    from openpyxl.utils import column_index_from_string
+
+    done, dates = hrow, []
     while True:
         try:
-            row = next(rows)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                row = next(rows)
         except StopIteration:
-            return
+            break
         except Exception as exc:  # openpyxl and zipfile raise many types for a damaged sheet
             detail = str(exc).splitlines()[0][:200] if str(exc) else ""
             raise InputError(f"{where}: the workbook is damaged after row {done} ({type(exc).__name__}: {detail}); "
                              f"open it in Excel and save it again, or export the sheet as CSV") from None
         done += 1
+        for w in caught:
+            m = _BAD_DATE.match(str(w.message))
+            if m is None:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                continue
+            cell = f"{m.group(1)}{m.group(2)}"
+            if cell in dates:  # the formula pass reads the same cell again
+                continue
+            dates.append(cell)
+            j = column_index_from_string(m.group(1)) - 1
+            values, formulas = row
+            if j < len(values):  # values, or cells when the sheet has formulas
+                kept = SimpleNamespace(value=m.group(3)) if hasattr(values[j], "value") else m.group(3)
+                row = ((*values[:j], kept, *values[j + 1:]), formulas)
         yield row
+    if dates:
+        warn(f"{where}: {len(dates)} date-formatted cell(s) hold a number beyond Excel's dates and were read as that "
+             f"number (first: {dates[0]})")
 
 
 def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -> Table:

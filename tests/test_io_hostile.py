@@ -750,3 +750,30 @@ def test_make_score_with_spaces_and_brackets_in_the_name(tmp_path, tiny_model_pa
     run = subprocess.run(["bash", "-c", f"{line} -q --model '{tiny_model_path}'"], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert [r[:2] for r in read_csv_out(out)[1]] == ROWS
+
+
+def test_xlsx_date_formatted_big_number_keeps_its_number(tmp_path, capsys, tiny_model_path):
+    """An order id formatted as a date (beyond Excel's dates) is read as the number with one
+    warning of ours — not openpyxl's two-line warning and a '#VALUE!' id."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "评价"
+    ws.append(["评价编号", "评价内容", "评分"])
+    ws.append([12345678901234, R[0], 1])
+    ws.append(["A2", R[1], 1])
+    ws["A2"].number_format = "yyyy-mm-dd"
+    for formulas in (False, True):  # a sheet with a formula is read cell by cell, with a second pass
+        if formulas:
+            ws["D1"], ws["D2"], ws["D3"] = "备注", "=1+1", "x"
+        src = tmp_path / f"ids{int(formulas)}.xlsx"
+        wb.save(src)
+        out = tmp_path / "o.csv"
+        assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == (f"reviewcause: warning: {src} (sheet '评价'): 1 date-formatted cell(s) hold a number beyond "
+                          f"Excel's dates and were read as that number (first: A2)")
+        header, rows = read_csv_out(out)
+        assert [r[0] for r in rows] == ["12345678901234", "A2"]
+        assert [r[header.index("review_id")] for r in rows] == ["12345678901234", "A2"]
