@@ -52,7 +52,8 @@ def as_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         if "text" not in X.columns:
             raise ValueError(f"model input needs a 'text' column (columns seen: {', '.join(map(str, X.columns))})")
-        rating = pd.to_numeric(X["rating"], errors="coerce") if "rating" in X.columns else np.nan
+        # by position: X may carry any index (a fold's rows), the new frame is numbered 0..n-1
+        rating = pd.to_numeric(X["rating"], errors="coerce").to_numpy(dtype=float) if "rating" in X.columns else np.nan
         return pd.DataFrame({"text": text_column(X["text"].tolist()), "rating": rating}, index=range(len(X)))
     texts = list(X)
     return pd.DataFrame({"text": text_column(texts), "rating": np.full(len(texts), np.nan)})

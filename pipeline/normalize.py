@@ -232,7 +232,7 @@ def _nfkc_many(prefixes: list[str]) -> list[str]:
     :func:`_nfkc_table`; only the texts holding a character of :func:`_may_compose` are then
     checked, and normalised one by one when they are not yet in NFKC."""
     joined = _JOIN.join(prefixes)
-    if joined.count(_JOIN) != len(prefixes) - 1:  # a text holds the joint itself: one by one
+    if joined.count(_JOIN[0]) != len(prefixes) - 1:  # a text holds (part of) the joint: one by one
         return [unicodedata.normalize("NFKC", t) for t in prefixes]
     length, start, flat = _nfkc_table()
     cps = _code_points(joined)
@@ -251,7 +251,7 @@ def _nfkc_many(prefixes: list[str]) -> list[str]:
     joined = out.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     parts = joined.split(_JOIN)
     risky = np.flatnonzero(_may_compose()[out])  # the only places where the mapped text may not be NFKC
-    if len(risky):  # the texts that hold them (every U+E000 is a joint: a text holding one went one by one)
+    if len(risky):  # the texts that hold them (every U+E000 is a joint: a text holding one goes one by one)
         for k in np.unique(np.searchsorted(np.flatnonzero(out == 0xE000), risky)).tolist():
             p = parts[k]
             if not unicodedata.is_normalized("NFKC", p):

@@ -177,6 +177,8 @@ class Predictor(BaseEstimator):
         ``high_rating`` or more that is labelled ``none`` relabelled ``novice_buyer`` — the text
         of praise or of no complaint, which the rating turns into ``no_complaint`` afterwards."""
         frame = as_frame(X)
+        if isinstance(X, pd.DataFrame) and "rating" in X.columns:  # read as scoring reads them (4星, ★★★★★, 好评)
+            frame["rating"] = np.array([parse_rating(v) for v in X["rating"].tolist()], dtype=float)
         high = frame["rating"].to_numpy(dtype=float) >= self.high_rating
         if primary is not None:
             Y, primary = np.array(Y, dtype=np.int64, copy=True), np.array(primary, copy=True)
@@ -238,8 +240,17 @@ class Predictor(BaseEstimator):
         abstain = (top == NONE_CLASS) | (conf < self.abstain_below)
         high = ratings >= self.high_rating  # NaN compares False
         if self.ratings == "after":  # praise or no complaint in the text, rated high
-            happy = high & ((top == NONE_CLASS) | (top == _NOVICE))
             passed[high, _NOVICE] = False
+            praise = high & ((top == NONE_CLASS) | (top == _NOVICE))
+            # ... unless a concrete cause passes its threshold: that complaint is the primary
+            # ("质量很好，包装破损了" at five stars is a logistics complaint, not "no complaint")
+            told = np.flatnonzero(praise & passed.any(axis=1))
+            if len(told):
+                top[told] = np.where(passed[told], head[told, :k], -1.0).argmax(axis=1)
+                conf[told] = head[told, top[told]]
+                abstain[told] = False
+            happy = praise
+            happy[told] = False
         else:
             happy = (top == NONE_CLASS) & high
         primary = np.where(abstain, UNCERTAIN, np.asarray(CAUSE_IDS + ("",), dtype=object)[top]).astype(object)

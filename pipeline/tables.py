@@ -772,7 +772,7 @@ def _damage_named(rows, where: str, hrow: int):
 
     from openpyxl.utils import column_index_from_string
 
-    done, dates = hrow, []
+    done, dates, first_date = hrow, 0, None
     while True:
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -785,15 +785,18 @@ def _damage_named(rows, where: str, hrow: int):
             raise InputError(f"{where}: the workbook is damaged after row {done} ({type(exc).__name__}: {detail}); "
                              f"open it in Excel and save it again, or export the sheet as CSV") from None
         done += 1
+        seen = set()  # the formula pass reads the same cell of the row again
         for w in caught:
             m = _BAD_DATE.match(str(w.message))
             if m is None:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 continue
             cell = f"{m.group(1)}{m.group(2)}"
-            if cell in dates:  # the formula pass reads the same cell again
+            if cell in seen:
                 continue
-            dates.append(cell)
+            seen.add(cell)
+            dates += 1
+            first_date = first_date or cell
             j = column_index_from_string(m.group(1)) - 1
             values, formulas = row
             if j < len(values):  # values, or cells when the sheet has formulas
@@ -801,8 +804,8 @@ def _damage_named(rows, where: str, hrow: int):
                 row = ((*values[:j], kept, *values[j + 1:]), formulas)
         yield row
     if dates:
-        warn(f"{where}: {len(dates)} date-formatted cell(s) hold a number beyond Excel's dates and were read as that "
-             f"number (first: {dates[0]})")
+        warn(f"{where}: {dates} date-formatted cell(s) hold a number beyond Excel's dates and were read as that "
+             f"number (first: {first_date})")
 
 
 def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -> Table:

@@ -50,6 +50,23 @@ def test_a_complaint_at_five_stars_keeps_its_cause_in_any_category(model):
     assert not out["causes"].str.contains("novice_buyer").any()
     unrated = model.predict(complaints)["cause"].tolist()
     assert out["cause"].tolist()[:5] == unrated  # the rating does not move a complaint
+    # praise with a concrete complaint beside it: the complaint is the primary, not "no complaint"
+    mixed = model.predict(pd.DataFrame({"text": ["质量很好，包装破损了"], "rating": [5]}))
+    assert mixed.loc[0, "cause"] == "stockout_logistics" and mixed.loc[0, "causes"] == "stockout_logistics"
+
+
+def test_ratings_are_read_by_position_whatever_the_index():
+    """A fold's rows carry their own index labels; the ratings go with their texts by position
+    (they were matched by label: in cross-validation the ★4–5 relabelling read other rows' ratings)."""
+    from pipeline.model import NONE_CLASS, as_frame
+    from pipeline.predict import Predictor
+
+    full = pd.DataFrame({"text": ["很好", "很好", "质量差", "很好"], "rating": [1, 5, 5, "5星"]})
+    part = full.iloc[[1, 3]]
+    assert as_frame(part)["rating"].tolist()[:1] == [5.0]
+    Y = np.zeros((2, len(CAUSE_IDS)), dtype=np.int64)
+    _, _, primary = Predictor()._text_first(part, Y, np.array([NONE_CLASS, NONE_CLASS]))
+    assert primary.tolist() == [CAUSE_IDS.index("novice_buyer")] * 2  # "5星" read as scoring reads it
 
 
 def test_every_cause_comes_with_the_words_behind_it(model):
@@ -86,12 +103,13 @@ def test_cli_python_api_and_pyfunc_agree_on_the_sample(model, shipped_model_path
     import mlflow
 
     from pipeline.cli import main
-    from pipeline.report import read_predictions
     from pipeline.serving import log_pyfunc
+    from pipeline.tables import read_frame
 
     out = tmp_path / "pred.csv"
     assert main(["score", str(SAMPLE), "-o", str(out), "--model", str(shipped_model_path), "-q", "--jobs", "2"]) == 0
-    cli, _ = read_predictions(out)
+    cli, _ = read_frame(out)  # every column, as written
+    cli = cli.fillna("").astype(str)
     frame = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     api = model.predict(frame)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")

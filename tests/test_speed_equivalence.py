@@ -509,6 +509,9 @@ def test_nfkc_shortcut_only_skips_texts_already_in_nfkc():
     rng = random.Random(7)
     pairs = ["".join(rng.choice(safe) for _ in range(3)) for _ in range(100_000)]
     assert all(unicodedata.is_normalized("NFKC", p) for p in pairs)
+    # a text holding the joint's first character goes one by one (the shortcut counts joints)
+    pua = ["好\ue000", "cafe\u0301", "\ue000x", "e\u0301", "abc"]
+    assert normalize_many(pua) == [normalize(t) for t in pua]
     hangul = ["\u1100\u1161", "\uac00\u11a8", "가\u11a8", "e\u0301", "\u0cc6\u0cd5", "好😀\U0001d400", "\U00011099\U000110ba"]
     assert normalize_many(hangul) == [normalize(t) for t in hangul]
     assert normalize_many(hangul)[:2] == ["가", "각"]
