@@ -120,7 +120,7 @@ class Predictor(BaseEstimator):
     complaint_beside_praise: with ``ratings="after"``, a review rated high whose primary is praise
       but where a concrete cause passes its threshold ("质量很好，包装破损了") takes that cause as
       its primary instead of ``no_complaint``. Off by default: cross-validated, it cost the ★4–5
-      reviews 0.10 of primary accuracy (long praising JD reviews pass some cause's threshold).
+      reviews 0.13 of primary accuracy (long praising JD reviews pass some cause's threshold).
     stack: how the primary cause is chosen — ``None``: :class:`pipeline.primary.PrimaryStack`
       with its defaults (clause-aware stacking over out-of-fold outputs), a ``PrimaryStack`` to
       set its parameters, or ``"head"``: the classifier's primary head alone.
