@@ -555,9 +555,10 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: is a directory, not a file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable (permission denied)")
-    if not stat.S_ISREG(path.stat().st_mode):  # a pipe, FIFO or device: read more than once, and may block
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):  # a pipe, FIFO or device: read more than once, and may block
         raise InputError(f"{path}: not a regular file (a pipe or device); save the export to a file and score that")
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise InputError(f"{path}: the file is empty")
 
 
@@ -762,9 +763,10 @@ _BAD_DATE = re.compile(r"Cell ([A-Z]+)(\d+) is marked as a date but the serial v
 
 
 def _damage_named(rows, where: str, hrow: int):
-    """The sheet's rows (pairs: the row's values, its formula cells or None); a workbook damaged past its first rows (broken XML, a bad shared-string
-    index, a CRC error, a number cell holding text) stops with a one-line error naming the file,
-    the sheet and the last row read, not openpyxl's traceback. A date-formatted cell holding a
+    """The sheet's rows (pairs: the row's values, its formula cells or None); a workbook damaged
+    past its first rows (broken XML, a bad shared-string index, a CRC error, a number cell holding
+    text) stops with a one-line error naming the file, the sheet and the last row read, not
+    openpyxl's traceback. A date-formatted cell holding a
     number beyond Excel's dates (an order id formatted as a date) keeps its number — openpyxl
     would make it ``#VALUE!`` with a warning of its own — and one warning names the first."""
     import warnings
