@@ -11,6 +11,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 6    # round 6: new34-37
     python data/labelling/make_batches.py --round 7    # round 7: new38-41
     python data/labelling/make_batches.py --round 8    # round 8: new42-44
+    python data/labelling/make_batches.py --round 9    # round 9: new45-48
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -196,6 +197,17 @@ ROUND8 = {
                                                      [("计算机", 40), ("手机", 40), ("书籍", 40), ("蒙牛", 30)]],
 }
 
+# round 9: purely random reviews — online shopping over every category as the pool holds them (the
+# random stratum the figures are reported on), food delivery, and JD ★4-5 (every review a seller
+# exports) beside online shopping's least-labelled categories.
+ROUND9 = {
+    "new45": [("online_shopping", None, "random", 300)],
+    "new46": [("online_shopping", None, "random", 300)],
+    "new47": [("waimai", None, "random", 300)],
+    "new48": [("jd_aircon", None, "random", 100, {"4", "5"})] + [("online_shopping", c, "random", n) for c, n in
+                                                              [("计算机", 50), ("手机", 50), ("书籍", 50), ("平板", 50)]],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -241,7 +253,8 @@ def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, 
 if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
              "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
-             "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6)}
+             "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6),
+             "9": (ROUND9, ROUND2_SEED + 7)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
