@@ -7,7 +7,9 @@
                   ⊕ the mean word2vec vector of its words, learnt from the
                     unlabelled reviews as well (:mod:`pipeline.embed`)            (``vectors``)
       → CauseClassifier: one logistic regression per cause with thresholds tuned on inner
-                         folds of the training data, plus a primary-cause head (causes + none).
+                         folds of the training data, plus a primary-cause head (causes + none):
+                         a multinomial logistic regression averaged with a complement naive
+                         Bayes over the same features (``primary_nb``).
 
 Every hyper-parameter is a constructor argument of one of these estimators, so ``set_params``
 and ``GridSearchCV`` reach all of them (``features__ngrams__char_orders``, ``clf__C`` …) and
@@ -226,14 +228,25 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
     ``CAUSE_IDS`` order; ``primary`` the primary cause index (8 = none). Rows weighted below 1
     train the model but are left out when thresholds are tuned (real class balance).
     ``tune_thresholds=False`` keeps ``fixed_threshold`` for every cause (the baseline).
+
+    The primary head's probabilities are ``(1 − primary_nb) × logistic regression +
+    primary_nb × complement naive Bayes`` (:class:`sklearn.naive_bayes.ComplementNB`,
+    ``primary_nb_alpha``) over the same features. The two err differently: naive Bayes weighs
+    every n-gram of a review by its own evidence, where the regression spreads weight over
+    correlated n-grams of the categories it was trained on. Screened on the same five folds and on
+    nine held-out domains (README, "Experiments"): in-domain +0.007, held-out domains +0.010.
     """
 
     primary_solver = "lbfgs"  # what a classifier pickled before the parameter existed used
+    primary_nb = 0.0  # and what one pickled before the naive Bayes half existed used
+    primary_nb_alpha = 0.1
 
     def __init__(self, C=10.0, class_weight="balanced", tune_thresholds=True, threshold_folds=5, threshold_floor=0.15,
                  fixed_threshold=0.5, primary_C=10.0, primary_class_weight="balanced", primary_blend=1.0,
-                 primary_solver="newton-cg", seed=13):
+                 primary_solver="newton-cg", primary_nb=0.5, primary_nb_alpha=0.1, seed=13):
         self.C = C
+        self.primary_nb = primary_nb
+        self.primary_nb_alpha = primary_nb_alpha
         self.primary_solver = primary_solver
         self.primary_class_weight = primary_class_weight
         self.primary_blend = primary_blend
@@ -279,7 +292,26 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
             # decisions on 99.9 % of held-out reviews (measured on a cross-validation fold)
             self.primary_ = LogisticRegression(C=self.primary_C, class_weight=cw, solver=self.primary_solver, max_iter=3000)
             self.primary_.fit(X, np.asarray(primary), sample_weight=w)
+            if self.primary_nb:
+                from sklearn.naive_bayes import ComplementNB
+
+                counts = X.maximum(0) if sp.issparse(X) else np.maximum(X, 0)  # counts: never negative
+                nb = ComplementNB(alpha=self.primary_nb_alpha).fit(counts, np.asarray(primary), sample_weight=w)
+                self.primary_nb_log_ = nb.feature_log_prob_.T.copy()  # (features, classes of the head)
         return self
+
+    def _head_proba(self, X) -> np.ndarray:
+        """The primary head over the classes it saw: regression and naive Bayes, averaged."""
+        p = self.primary_.predict_proba(X)
+        if self.primary_nb and getattr(self, "primary_nb_log_", None) is not None:
+            # ComplementNB.predict_proba without its checks: softmax of X · log θ (no class prior
+            # term: ComplementNB adds one only when a single class was seen)
+            jll = np.asarray(X @ self.primary_nb_log_)
+            jll -= jll.max(axis=1, keepdims=True)
+            nb = np.exp(jll)
+            nb /= nb.sum(axis=1, keepdims=True)
+            p = (1.0 - self.primary_nb) * p + self.primary_nb * nb
+        return p
 
     def _tune_thresholds(self, X, Y, w):
         k = Y.shape[1]
@@ -316,7 +348,7 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         head = None
         if self.primary_ is not None:
             head = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
-            head[:, self.primary_.classes_] = self.primary_.predict_proba(X)
+            head[:, self.primary_.classes_] = self._head_proba(X)
             if self.primary_blend == 1.0:
                 return head
         p = self.predict_proba(X) if proba is None else proba

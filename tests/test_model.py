@@ -88,3 +88,49 @@ def test_fast_tfidf_equals_sklearn(fixture_frame):
     a, b = fast.transform(texts), ref.transform(texts)
     assert a.shape == b.shape
     np.testing.assert_array_equal(a.toarray(), b.toarray())
+
+
+def _head_data(seed=0):
+    rng = np.random.default_rng(seed)
+    import scipy.sparse as sp
+
+    X = sp.random(120, 40, density=0.2, random_state=seed, format="csr")
+    primary = rng.integers(0, 3, 120)
+    primary[X[:, 0].toarray().ravel() > 0.5] = 8  # some "none" rows, tied to a feature
+    Y = np.zeros((120, len(CAUSE_IDS)), int)
+    Y[primary < 8, primary[primary < 8]] = 1
+    return X, Y, primary
+
+
+def test_primary_head_averages_regression_and_complement_naive_bayes():
+    """The head is (1 − w)·logistic regression + w·ComplementNB, the latter exactly sklearn's."""
+    from sklearn.naive_bayes import ComplementNB
+
+    X, Y, primary = _head_data()
+    w = np.linspace(0.5, 1.0, len(primary))
+    clf = CauseClassifier(tune_thresholds=False, primary_nb=0.3, primary_nb_alpha=0.2).fit(X, Y, primary, sample_weight=w)
+    nb = ComplementNB(alpha=0.2).fit(X, primary, sample_weight=w)
+    expected = np.zeros((X.shape[0], len(CAUSE_IDS) + 1))
+    expected[:, clf.primary_.classes_] = 0.7 * clf.primary_.predict_proba(X) + 0.3 * nb.predict_proba(X)
+    np.testing.assert_allclose(clf.primary_proba(X), expected, atol=1e-10)
+    np.testing.assert_allclose(clf.primary_proba(X).sum(axis=1), 1.0)
+    # primary_nb=0 is the regression alone; so is a classifier pickled before the parameter existed
+    alone = CauseClassifier(tune_thresholds=False, primary_nb=0.0).fit(X, Y, primary, sample_weight=w)
+    np.testing.assert_allclose(alone.primary_proba(X)[:, alone.primary_.classes_], alone.primary_.predict_proba(X))
+    state = clf.__getstate__()
+    for key in ("primary_nb", "primary_nb_alpha", "primary_nb_log_"):
+        state.pop(key)
+    old = CauseClassifier.__new__(CauseClassifier)
+    old.__setstate__(state)
+    np.testing.assert_allclose(old.primary_proba(X)[:, clf.primary_.classes_], clf.primary_.predict_proba(X))
+    assert old.get_params()["primary_nb"] == 0.0
+
+
+def test_primary_head_naive_bayes_ignores_negative_features():
+    """Naive Bayes takes counts: a negative feature (a signed branch) is read as 0 in fitting
+    instead of failing the fit."""
+    X, Y, primary = _head_data(1)
+    signed = X.copy()
+    signed.data[::7] *= -1
+    clf = CauseClassifier(tune_thresholds=False).fit(signed, Y, primary)
+    assert np.isfinite(clf.primary_proba(signed)).all()
