@@ -14,7 +14,7 @@ PORT   ?= 5000
 ENGINE ?= local
 SPARK_STAMP := $(VENV)/.installed-spark
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
-# $(call q,$(IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $)
+# $(call q,$(value IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $)
 q = '$(subst ','\'',$(1))'
 
 .PHONY: help install install-spark model train score suspects report eval test serve ui bench clean
@@ -54,16 +54,16 @@ train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow
 score: model ## score IN (default: the shipped sample) into OUT=predictions.csv (ENGINE=spark [SPARK_MASTER=…]: on Spark)
 ifeq ($(ENGINE),spark)
 	@$(MAKE) --no-print-directory $(SPARK_STAMP)
-	$(PY) -m pipeline score $(call q,$(IN)) -o $(call q,$(OUT)) --engine spark $(if $(SPARK_MASTER),--master $(call q,$(SPARK_MASTER)))
+	$(PY) -m pipeline score $(call q,$(value IN)) -o $(call q,$(value OUT)) --engine spark $(if $(SPARK_MASTER),--master $(call q,$(value SPARK_MASTER)))
 else
-	$(PY) -m pipeline score $(call q,$(IN)) -o $(call q,$(OUT)) --jobs $(JOBS)
+	$(PY) -m pipeline score $(call q,$(value IN)) -o $(call q,$(value OUT)) --jobs $(JOBS)
 endif
 
 suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
-	$(PY) -m pipeline suspects $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(OUT),suspects.csv))
+	$(PY) -m pipeline suspects $(call q,$(if $(filter command line,$(origin IN)),$(value IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(value OUT),suspects.csv))
 
 report: $(STAMP) ## the seller's view of IN=predictions.csv: one offline HTML page OUT=report.html (PNG=dir: charts as PNG too)
-	$(PY) -m pipeline report $(call q,$(if $(filter command line,$(origin IN)),$(IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(OUT),report.html))$(if $(PNG), --png $(call q,$(PNG)))
+	$(PY) -m pipeline report $(call q,$(if $(filter command line,$(origin IN)),$(value IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(value OUT),report.html))$(if $(PNG), --png $(call q,$(value PNG)))
 
 eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
 	$(PY) -m pipeline evaluate

@@ -219,7 +219,9 @@ def _common_chars() -> frozenset[str]:
                     chars.add(bytes((lead, trail)).decode(enc))
                 except UnicodeDecodeError:
                     pass
-    return frozenset(chars)
+    # ideographs only: Big5's row C6 also holds Japanese kana, and GBK's kana rows are what Big5
+    # text read as GBK turns into (失望 → ア辨)
+    return frozenset(ch for ch in chars if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
 
 
 _FINE = re.compile(r"[\u2000-\u206f\u2190-\u21ff\u2460-\u24ff\u25a0-\u27bf\u3000-\u303f\uff01-\uff5e"
@@ -237,9 +239,38 @@ def plausibility(text: str) -> float:
     return good / len(rest)
 
 
+#: this many characters beyond ASCII that all decode as UTF-8 make a file UTF-8 (GBK text is
+#: valid UTF-8 by chance with probability ~0.16 per character: ~2e-5 for six)
+UTF8_SURE = 6
+
+
+def _one_script(text: str) -> bool:
+    """Whether the letters beyond ASCII of ``text`` all belong to one script (Latin, Cyrillic,
+    Greek, Hebrew, Arabic, Thai …), as in real text — GBK bytes read as UTF-8 scatter."""
+    import unicodedata
+
+    scripts = set()
+    for ch in text:
+        if ch >= "\x80" and ch.isalpha():
+            scripts.add(unicodedata.name(ch, "?").split(" ")[0])
+            if len(scripts) > 1:
+                return False
+    return bool(scripts) and not scripts & {"CJK", "HANGUL", "HIRAGANA", "KATAKANA"}
+
+
 def _family(enc: str) -> str:
     name = codecs.lookup(enc).name.replace("-", "_")
     return _FAMILY.get(name, name)
+
+
+def _same_reading(detected: str, given: str) -> bool:
+    """Whether a given encoding reads the bytes as the detected one does: the same family, and
+    no byte order that contradicts the detected one (a UTF-16-LE BOM given as utf-16-be)."""
+    if _family(detected) != _family(given):
+        return False
+    a, b = codecs.lookup(detected).name, codecs.lookup(given).name
+    order = lambda name: name[-3:] if name.endswith(("-le", "-be")) else None  # noqa: E731
+    return not (order(a) and order(b) and order(a) != order(b))
 
 
 def _label(enc: str) -> str:
@@ -303,6 +334,15 @@ def _decodes(sample: bytes, enc: str) -> tuple[str, int]:
     text = sample.decode(enc, errors="replace")
     bad = text.count("\ufffd") - sample.decode(enc, errors="ignore").count("\ufffd")
     return text, bad
+
+
+def _utf8_before_bad(sample: bytes) -> int:
+    """How many characters beyond ASCII decode as UTF-8 before the first byte that does not."""
+    try:
+        sample.decode("utf-8")
+        return 0
+    except UnicodeDecodeError as exc:
+        return sum(1 for ch in sample[:exc.start].decode("utf-8", errors="ignore") if ch >= "\x80")
 
 
 def _korean(sample: bytes) -> bool:
@@ -370,6 +410,15 @@ def sniff_encoding(path: Path | str, sample: bytes | None = None) -> str:
     if utf8_bad == 0 or (multibyte >= 10 and utf8_bad <= max(1, multibyte // 100)):
         if utf8_bad or plausibility(utf8) >= 0.5:
             return "utf-8"
+        # valid UTF-8 that is not Chinese (French, Russian … reviews of an AliExpress export): GBK
+        # or Big5 bytes form valid UTF-8 by chance only for a character or two (~1 in 6 each), so
+        # a few characters, or text in one script, are UTF-8 — never a Chinese misreading
+        if multibyte >= UTF8_SURE or _one_script(utf8):
+            return "utf-8"
+    elif _utf8_before_bad(head) >= UTF8_SURE:
+        # UTF-8 up to a stray byte (a row pasted from a GBK file, a lone surrogate): read as
+        # UTF-8, and the reader names the row that is not
+        return "utf-8"
     best, best_score = None, 0.0
     for enc in ("gb18030", "cp950", "big5hkscs"):
         text, bad = _decodes(head, enc)
@@ -583,7 +632,7 @@ def _choose_encoding(path: Path, encoding: str | None) -> tuple[str, bytes]:
         detected = sniff_encoding(path, sample)
     except InputError:
         detected = None
-    if detected is None or _family(detected) == _family(encoding):
+    if detected is None or _same_reading(detected, encoding):
         return encoding, sample
     c = _codec_for(encoding, sample)
     body = sample[c.skip:]

@@ -297,6 +297,54 @@ def test_plausibility_tells_big5_from_gbk():
     assert plausibility(big5.decode("gb18030")) < 0.5
 
 
+@pytest.mark.parametrize("text", ["Очень плохое качество, не рекомендую", "très déçu, qualité médiocre", "déçu",
+                                  "Produto chegou quebrado", "Kargo çok geç geldi", "המוצר הגיע שבור"])
+def test_valid_utf8_foreign_reviews_are_read_as_utf8(tmp_path, text):
+    """An AliExpress export in French, Russian … is valid UTF-8: read as such, never as a GBK
+    misreading (Очень → 袨褔械薪褜), with a Chinese header or not."""
+    for header in (["id", "review"], ["评价编号", "评价内容"]):
+        src = tmp_path / "foreign.csv"
+        src.write_bytes(table_bytes(header, [["1", text], ["2", text[:4]]]))
+        table = open_table(src)
+        assert table.encoding == "utf-8"
+        assert next(table.chunks())[header[1]].tolist() == [text, text[:4]]
+
+
+def test_short_chinese_files_keep_their_encoding(tmp_path):
+    """Two characters of Big5 are Big5 (read as GBK they turn into kana: 失望 → ア辨); short GBK
+    stays GBK."""
+    for text, enc, expected in (("失望", "cp950", "cp950"), ("差评", "gbk", "gb18030"), ("坏了", "gbk", "gb18030"),
+                                ("質量太差", "cp950", "cp950")):
+        src = tmp_path / "short.csv"
+        src.write_bytes(f"text\n{text}\n".encode(enc))
+        table = open_table(src)
+        assert table.encoding == expected, text
+        assert next(table.chunks())["text"].tolist() == [text]
+
+
+def test_a_stray_byte_in_a_small_utf8_file_names_its_row(tmp_path):
+    """UTF-8 with one row pasted from a GBK file (or a lone surrogate) is UTF-8 with a bad row —
+    named — not 'cannot tell the encoding'."""
+    head = "评价编号,评价内容,评分\na,质量差,1\n".encode()
+    for name, bad in (("gbk", "b,物流慢,1\n".encode("gbk")), ("surrogate", b"b,\xed\xa0\x80x,1\n")):
+        src = tmp_path / f"{name}.csv"
+        src.write_bytes(head + bad)
+        with pytest.raises(InputError, match=rf"{name}.csv: data row 2 \(line 3\) is not decodable as utf-8"):
+            list(open_table(src).chunks())
+
+
+def test_encoding_with_the_wrong_byte_order_is_refused(tmp_path):
+    """--encoding utf-16-be on a file with a UTF-16-LE BOM reads garbage: refused, naming the
+    right one (utf-16 and utf-16-le are fine)."""
+    from pipeline.tables import _choose_encoding
+
+    src = tmp_path / "le.csv"
+    src.write_bytes(b"\xff\xfe" + "评价内容,评分\n质量太差了,1\n".encode("utf-16-le"))
+    with pytest.raises(InputError, match="read as utf-16-be the text is garbled; it looks like utf-16-le"):
+        _choose_encoding(src, "utf-16-be")
+    assert _choose_encoding(src, "utf-16-le")[0] == "utf-16-le" and _choose_encoding(src, "utf-16")[0] == "utf-16"
+
+
 def test_roles_from_traditional_headers(tmp_path):
     src = tmp_path / "tw.csv"
     src.write_bytes(table_bytes(["評價編號", "評分", "買家暱稱", "商品名稱", "評價時間", "評價內容", "商家回覆"], [["A1", "1", "x", "杯", "2024-01-01", T[0], "抱歉"]],
@@ -722,11 +770,12 @@ MAKE = ["make", "-s", "-o", "models/reviewcause.joblib", "-o", ".venv/.installed
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 @pytest.mark.parametrize("target", ["score", "suspects", "report"])
-@pytest.mark.parametrize("name", ["评价 导出 (1).csv", "a b.csv", "it's [copy] & $more;.csv"])
+@pytest.mark.parametrize("name", ["评价 导出 (1).csv", "a b.csv", "it's [copy] & $more;.csv", "out $1 $(HOME) ${x}.csv"])
 def test_make_passes_file_names_as_one_word(tmp_path, target, name):
-    """The recipes with the interpreter replaced by printf: each argument on its own line."""
+    """The recipes with the interpreter replaced by printf: each argument on its own line, as
+    given — a '$' in a name is not make's (IN=… as a user types it in the shell)."""
     src, out = tmp_path / name, tmp_path / f"out {name}"
-    run = subprocess.run([*MAKE, target, f"IN={src}".replace("$", "$$"), f"OUT={out}".replace("$", "$$"),
+    run = subprocess.run([*MAKE, target, f"IN={src}", f"OUT={out}",
                           "PY=printf '<%s>\\n'"], cwd=REPO, capture_output=True, text=True, check=True)
     args = run.stdout.splitlines()
     if "<ensure-model>" in args:  # `make score` checks the model first: look at the scoring call
