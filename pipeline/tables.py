@@ -760,11 +760,48 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
 # --- Excel input ------------------------------------------------------------------------------
 
 
-def _cell_text(v: object) -> str:
+#: a number format Excel shows a plain number with: quoted or escaped text around a pattern of
+#: 0/#/, and optional decimals ('000000', '"JD"0000', '0.00', '#,##0') — what an id or a price
+#: column carries; anything else (dates, %, E+, colours, sections) is read as General
+_NUMBER_FORMAT = re.compile(r'^((?:"[^"]*"|\\.)*)([#0,]*0|#[#,]*#|#)(\.[0#]+)?((?:"[^"]*"|\\.)*)$')
+_LITERAL = re.compile(r'"([^"]*)"|\\(.)')
+
+
+def _formatted(v: int | float, fmt: str) -> str | None:
+    """``v`` as Excel shows it under number format ``fmt`` (see ``_NUMBER_FORMAT``), else None."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    m = _NUMBER_FORMAT.match(fmt)
+    if m is None or v < 0 or v != v or v in (float("inf"),):
+        return None
+    before, whole, frac, after = m.groups()
+    if whole.endswith(","):
+        return None  # a trailing ',' scales by 1,000
+    d = Decimal(v) if isinstance(v, int) else Decimal(format(v, ".15g"))  # Excel keeps 15 digits
+    fixed, optional = (frac.count("0"), frac.count("#")) if frac else (0, 0)
+    d = d.quantize(Decimal(1).scaleb(-(fixed + optional)), rounding=ROUND_HALF_UP)
+    digits = format(d, "f")
+    int_part, _, dec_part = digits.partition(".")
+    if optional:
+        dec_part = dec_part[:fixed] + dec_part[fixed:].rstrip("0")
+    int_part = int_part.lstrip("0")
+    int_part = int_part.rjust(whole.count("0"), "0")
+    if "," in whole and int_part:
+        int_part = f"{int(int_part):,}"
+    text = int_part + ("." + dec_part if frac else "")
+    lit = lambda part: "".join(m[1] if m[1] is not None else m[2] for m in _LITERAL.finditer(part))  # noqa: E731
+    return lit(before) + text + lit(after)
+
+
+def _cell_text(v: object, fmt: str | None = None) -> str:
     import datetime as dt
 
     if v is None:
         return ""
+    if fmt and fmt != "General" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        shown = _formatted(v, fmt)
+        if shown is not None:
+            return shown
     if isinstance(v, str):
         return v
     if isinstance(v, bool):
@@ -918,8 +955,8 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     width = len(columns)
     formulas = _sheet_has_formulas(wb, ws)
 
-    def rows_of(sheet):
-        return sheet.iter_rows(min_row=hrow + 1, values_only=not formulas)
+    def rows_of(sheet):  # cells, not values: a number is read with its number format
+        return sheet.iter_rows(min_row=hrow + 1)
 
     def chunks() -> Iterator[pd.DataFrame]:
         wb_f = load_workbook(path, read_only=True, data_only=False) if formulas else None
@@ -937,13 +974,11 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
             pending_blank: list[list[str]] = []
             start = 0
             for r, (row, frow) in enumerate(_damage_named(zip(values_iter, formula_iter), where, hrow), start=hrow + 1):
-                if formulas:
-                    if frow is not None:
-                        for cell, fcell in zip(row, frow):
-                            if getattr(fcell, "data_type", None) == "f" and cell.value is None:
-                                missing.append(f"{get_column_letter(fcell.column)}{r}")
-                    row = [cell.value for cell in row]
-                values = [_cell_text(v) for v in row]
+                if formulas and frow is not None:
+                    for cell, fcell in zip(row, frow):
+                        if getattr(fcell, "data_type", None) == "f" and cell.value is None:
+                            missing.append(f"{get_column_letter(fcell.column)}{r}")
+                values = [_cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row]
                 if len(values) > width:
                     extra = [i for i in range(width, len(values)) if values[i] != ""]
                     if extra:

@@ -826,3 +826,28 @@ def test_xlsx_date_formatted_big_number_keeps_its_number(tmp_path, capsys, tiny_
         header, rows = read_csv_out(out)
         assert [r[0] for r in rows] == ["12345678901234", "A2"]
         assert [r[header.index("review_id")] for r in rows] == ["12345678901234", "A2"]
+
+
+def test_xlsx_numbers_read_as_excel_shows_them(tmp_path, tiny_model_path):
+    """Ids kept in number cells with a number format come out as Excel shows them: zero-padded,
+    with their literal prefix, with fixed decimals; a 19-digit number as Excel's 15 digits."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["评价编号", "评价内容", "评分", "价格"])
+    cells = [(123, "000000", "000123"), (42, '"JD"0000', "JD0042"), (19.9, "0.00", "19.90"),
+             (1234567890123456789, "0", "1234567890123460000"), (7, "General", "7"), (2.5, "0%", "2.5")]
+    for i, (v, fmt, _) in enumerate(cells, start=2):
+        ws.append([v, R[i % len(R)], 1, 1234.5])
+        ws.cell(row=i, column=1).number_format = fmt
+        ws.cell(row=i, column=4).number_format = "#,##0.00"
+    src = tmp_path / "ids.xlsx"
+    wb.save(src)
+    out = tmp_path / "o.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+    header, rows = read_csv_out(out)
+    expected = [shown for _, _, shown in cells]
+    assert [r[0] for r in rows] == expected
+    assert [r[header.index("review_id")] for r in rows] == expected
+    assert {r[3] for r in rows} == {"1,234.50"}
