@@ -16,6 +16,7 @@ and Spark. So they agree by construction.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +54,22 @@ _STARS = re.compile(r"[★⭐]")
 _RATING_WORDS = {"好评": 5.0, "中评": 3.0, "差评": 1.0, "positive": 5.0, "neutral": 3.0, "negative": 1.0,
                  "neg": 1.0, "pos": 5.0}
 _ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_RATING_NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)")
+_SIMPLE_RATINGS = {f"{k}{tail}": float(k) for k in range(1, 6) for tail in ("", ".0", "星", "分")}
 
 
 def parse_rating(value: object) -> float:
-    """1–5 from ``4``, ``4.0``, ``4星``, ``★★★★``, ``四星``, ``好评/中评/差评``; NaN otherwise."""
+    """1–5 from ``4``, ``4.0``, ``4.5分``, ``4星``, ``５``, ``4/5``, ``★★★★``, ``四星``,
+    ``好评/中评/差评``; NaN otherwise — a number outside 1–5 (``0.5``, ``9``), one that goes on
+    as a number (``1e3``, ``4/10``) or any other text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        v = float(value)
+        return v if 1 <= v <= 5 else float("nan")
     s = str(value).strip() if value is not None else ""
+    simple = _SIMPLE_RATINGS.get(s)
+    if simple is not None:
+        return simple
+    s = unicodedata.normalize("NFKC", s).strip()  # full-width digits (５星)
     if not s or s.lower() == "nan":
         return float("nan")
     if s.lower() in _RATING_WORDS:
@@ -65,10 +77,17 @@ def parse_rating(value: object) -> float:
     stars = len(_STARS.findall(s))
     if stars:
         return float(min(stars, 5))
-    m = re.match(r"^([0-9]+(?:\.[0-9]+)?)", s)
+    m = _RATING_NUMBER.match(s)
     if m:
+        rest = s[m.end():].lstrip()
+        if rest.startswith("/"):  # "4/5" is four of five; "4/10" is not a star rating
+            if rest[1:].strip() not in ("5", "5星", "5分"):
+                return float("nan")
+        elif rest and (rest[0].isdigit() or rest[0] in ".,eE" or (rest[0].isascii() and rest[0].isalpha()
+                                                                 and not rest.lower().startswith("star"))):
+            return float("nan")
         v = float(m.group(1))
-        return v if 0 < v <= 5 else float("nan")
+        return v if 1 <= v <= 5 else float("nan")
     if s[0] in _ZH_DIGITS:
         return float(_ZH_DIGITS[s[0]])
     return float("nan")
@@ -432,7 +451,7 @@ class Predictor(BaseEstimator):
         raw_ids = get("id")
         ids = [str(offset + i + 1) for i in range(n)]
         if raw_ids is not None:
-            ids = [_cell(v) or ids[i] for i, v in enumerate(raw_ids)]
+            ids = [_id_cell(v) or ids[i] for i, v in enumerate(raw_ids)]
         raw_ratings = get("rating")
         ratings = np.array([parse_rating(v) for v in raw_ratings], dtype=float) if raw_ratings is not None else np.full(n, np.nan)
         # text columns kept as object columns: the scorer reads them back as lists, which costs
@@ -450,6 +469,14 @@ def _cell(v) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return ""
     return str(v).strip()
+
+
+def _id_cell(v) -> str:
+    """An id exactly as written (spaces and tabs kept); blank when it holds nothing else."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    s = str(v)
+    return s if s.strip() else ""
 
 
 def _clean(values, n):

@@ -851,3 +851,14 @@ def test_xlsx_numbers_read_as_excel_shows_them(tmp_path, tiny_model_path):
     assert [r[0] for r in rows] == expected
     assert [r[header.index("review_id")] for r in rows] == expected
     assert {r[3] for r in rows} == {"1,234.50"}
+
+
+def test_review_id_is_the_id_as_written(tmp_path, tiny_model_path):
+    """review_id keeps an id's spaces and tabs (it is how the seller's system spells it); a blank
+    id is the row number."""
+    src = tmp_path / "ids.csv"
+    src.write_bytes(table_bytes(["评价编号", "评价内容", "评分"], [[" 000123 ", R[0], "1"], ["\t42", R[1], "1"], ["  ", R[2], "1"]]))
+    out = tmp_path / "o.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+    header, rows = read_csv_out(out)
+    assert [r[header.index("review_id")] for r in rows] == [" 000123 ", "'\t42", "3"]

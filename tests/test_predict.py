@@ -19,7 +19,9 @@ def model(shipped_model_path):
 @pytest.mark.parametrize(
     "value, rating",
     [("1", 1.0), ("4.0", 4.0), ("3星", 3.0), ("★★", 2.0), ("四星", 4.0), ("好评", 5.0), ("中评", 3.0), ("差评", 1.0),
-     ("", None), ("9", None), ("n/a", None)],
+     ("", None), ("9", None), ("n/a", None), ("５", 5.0), ("５星", 5.0), ("4.5分", 4.5), ("4/5", 4.0), ("5 stars", 5.0),
+     ("1e3", None), ("4/10", None), ("0.5", None), ("0", None), ("-1", None), ("99", None), ("4，5", None), (5, 5.0),
+     (0, None), (True, None), ("★★★★☆", 4.0)],
 )
 def test_parse_rating(value, rating):
     got = parse_rating(value)
