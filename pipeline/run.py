@@ -25,7 +25,7 @@ import pandas as pd
 
 from pipeline.persist import load_predictor
 from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS, Predictor, Scored
-from pipeline.tables import InputError, atomic_csv, open_table
+from pipeline.tables import InputError, atomic_csv, open_table, warn
 
 ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date")
 
@@ -266,6 +266,10 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     table = open_table(src, encoding=encoding, chunksize=read_rows(src, chunksize), overrides=overrides)
     roles = table.roles
     keep = [c for c in table.columns if c not in PRED_COLUMNS]
+    replaced = list(dict.fromkeys(c for c in table.columns if c in PRED_COLUMNS))
+    if replaced:
+        warn(f"{src}: input column(s) {', '.join(map(repr, replaced))} have the names of prediction columns and are "
+             f"replaced by them (a predictions file scored again?); rename them to keep their values")
     counts: dict[str, int] = {}
     summary = {"rows": 0, "suspected": 0}
     bar = _progress(progress, table)

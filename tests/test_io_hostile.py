@@ -862,3 +862,15 @@ def test_review_id_is_the_id_as_written(tmp_path, tiny_model_path):
     assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
     header, rows = read_csv_out(out)
     assert [r[header.index("review_id")] for r in rows] == [" 000123 ", "'\t42", "3"]
+
+
+def test_input_columns_named_like_predictions_are_replaced_with_a_warning(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "again.csv"
+    src.write_bytes(table_bytes(["id", "评价内容", "review_id", "cause"], [["a", R[0], "x1", "mine"], ["b", R[1], "x2", "mine"]]))
+    out = tmp_path / "o.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert (f"reviewcause: warning: {src}: input column(s) 'review_id', 'cause' have the names of prediction columns "
+            f"and are replaced by them") in err
+    header, rows = read_csv_out(out)
+    assert header.count("review_id") == 1 and [r[header.index("review_id")] for r in rows] == ["a", "b"]
