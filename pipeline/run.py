@@ -59,6 +59,16 @@ def four_decimals(x: np.ndarray) -> list[str]:
     return out.tolist()
 
 
+def kept_columns(src, columns: list) -> list:
+    """The input columns written back: all but those named like a prediction column, which the
+    predictions replace — with a warning naming them (a predictions file scored again?)."""
+    replaced = list(dict.fromkeys(c for c in columns if c in PRED_COLUMNS))
+    if replaced:
+        warn(f"{src}: input column(s) {', '.join(map(repr, replaced))} have the names of prediction columns and are "
+             f"replaced by them (a predictions file scored again?); rename them to keep their values")
+    return [c for c in columns if c not in PRED_COLUMNS]
+
+
 def format_rows(out, columns: bool = False) -> list[list[str]]:
     """Prediction cells as text: probabilities with four decimals, flags as true/false.
 
@@ -265,11 +275,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     predictor.set_params(batch=batch)
     table = open_table(src, encoding=encoding, chunksize=read_rows(src, chunksize), overrides=overrides)
     roles = table.roles
-    keep = [c for c in table.columns if c not in PRED_COLUMNS]
-    replaced = list(dict.fromkeys(c for c in table.columns if c in PRED_COLUMNS))
-    if replaced:
-        warn(f"{src}: input column(s) {', '.join(map(repr, replaced))} have the names of prediction columns and are "
-             f"replaced by them (a predictions file scored again?); rename them to keep their values")
+    keep = kept_columns(src, table.columns)
     counts: dict[str, int] = {}
     summary = {"rows": 0, "suspected": 0}
     bar = _progress(progress, table)

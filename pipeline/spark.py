@@ -601,6 +601,7 @@ def score_file_spark(src, dst, model_path=None, encoding=None, overrides=None, b
     at the end). ``timings`` (a dict) receives the seconds of each step."""
     from pipeline.paths import DEFAULT_MODEL
     from pipeline.persist import load_predictor
+    from pipeline.run import kept_columns
     from pipeline.segment import current_backend
 
     src, dst = Path(src), Path(dst)
@@ -625,6 +626,7 @@ def score_file_spark(src, dst, model_path=None, encoding=None, overrides=None, b
         with _stage_dir() as stage:
             clock = time.perf_counter()
             staged = stage_input(src, stage / "input", encoding, overrides, chunksize)
+            kept_columns(src, staged.columns)  # the warning for columns the predictions replace
             t["stage_s"] = round(time.perf_counter() - clock, 2)
             clock = time.perf_counter()
             out = _score(spark, predictor, staged, batch, campaign_method, current_backend(), stage)
