@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import InputError, atomic_csv, english_header, find_columns, read_frame
+from pipeline.tables import InputError, _writable_place, atomic_csv, english_header, find_columns, read_frame
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -976,10 +976,7 @@ def check_report_output(path: Path | str, predictions: Path | str) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"{path}: the report is an HTML page; name it .html")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give an output file name")
-    if not path.parent.exists():
-        raise InputError(f"{path}: folder {path.parent} does not exist")
+    _writable_place(path)
     try:
         same = path.exists() and os.path.samefile(path, predictions)
     except OSError:
@@ -991,6 +988,7 @@ def check_report_output(path: Path | str, predictions: Path | str) -> Path:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path`` and rename it into place."""
+    _writable_place(path)
     target = Path(os.path.realpath(path))
     try:
         mode = os.stat(target).st_mode & 0o7777

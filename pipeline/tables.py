@@ -1087,15 +1087,30 @@ def _same_file(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _writable_place(path: Path) -> None:
+    """Refuse an output path that is a directory, in a missing folder, or (through any symlink) a
+    pipe, device or socket: the output is written beside it and renamed over it, which would
+    replace the device (/dev/full) or the pipe instead of writing to it."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give an output file name")
+    if not path.parent.exists():
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return  # a new file (or a dangling symlink: its target is created)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror}); nothing was changed there") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: not a regular file (a pipe, device or socket); give an output file name")
+
+
 def check_output(path: Path | str, inputs: dict[str, Path | str | None] | None = None) -> Path:
     """Refuse, before any work, an output that cannot be written or that is one of ``inputs``
     (``{"input file": src, "model file": model}``; same file also through a symlink or hard link)."""
     path = Path(path)
     output_format(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give an output file name")
-    if not path.parent.exists():
-        raise InputError(f"{path}: folder {path.parent} does not exist")
+    _writable_place(path)
     for what, src in (inputs or {}).items():
         if src is not None and _same_file(path, Path(src)):
             same = f"the {what} itself" if str(path) == str(src) else f"the same file as the {what} {src}"
@@ -1436,10 +1451,7 @@ def atomic_csv(path: Path | str, bom: bool = True, escape: bool = True):
     removed and ``path`` is left untouched; an OSError (full disk …) is one line naming ``path``."""
     path = Path(path)
     fmt = output_format(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give an output file name")
-    if not path.parent.exists():
-        raise InputError(f"{path}: folder {path.parent} does not exist")
+    _writable_place(path)
     target = Path(os.path.realpath(path))
     try:
         mode = os.stat(target).st_mode & 0o7777

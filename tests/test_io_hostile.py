@@ -440,6 +440,30 @@ def test_pipe_or_fifo_input_is_refused_without_blocking(tmp_path, capsys, tiny_m
                                        f"save the export to a file and score that\n")
 
 
+def test_an_output_that_is_a_fifo_or_a_link_to_one_is_refused(tmp_path, capsys, tiny_model_path):
+    """Outputs are written beside the target and renamed over it: over a FIFO or a device (through
+    a symlink: /dev/full, /dev/null) that would replace it. score, suspects and report refuse."""
+    src = tmp_path / "r.csv"
+    src.write_bytes(basic())
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    capsys.readouterr()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for name, argv in (("o.csv", ["score", str(src), "--model", str(tiny_model_path)]), ("s.csv", ["suspects", str(pred)]),
+                       ("r.html", ["report", str(pred)])):
+        for out in (tmp_path / f"direct-{name}", tmp_path / f"link-{name}"):
+            if out.name.startswith("direct"):
+                os.mkfifo(out)
+            else:
+                out.symlink_to(fifo)
+            assert main([*argv, "-o", str(out), "-q"]) == 2
+            assert capsys.readouterr().err == (f"reviewcause: error: {out}: not a regular file (a pipe, device or socket); "
+                                               f"give an output file name\n")
+            assert stat.S_ISFIFO(os.stat(out).st_mode)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
 def test_xlsx_single_sheet_is_named_on_stderr(tmp_path, capsys):
     src = workbook(tmp_path / "one.xlsx", {"Sheet1": [[None], ["评价内容"], [R[0]]]})
     table = open_table(src)
