@@ -138,8 +138,9 @@ def cmd_train(args) -> int:
     result = run(_parse_params(args.param), frame=frame, model_path=Path(args.model), folds=args.folds,
                  promote=args.promote, label_files=[Path(p) for p in args.labels], log=lambda m: _say(args, m))
     _print_figures(args, result)
-    _say(args, f"model → {result['model_path']} (MLflow run {result['run_id']}, version {result['registered_version']} "
-               f"@{result['alias']}: {result['promotion']})")
+    alias = f" @{result['alias']}" if result.get("alias") else ""
+    _say(args, f"model → {result['model_path']} (MLflow run {result['run_id']}, version {result['registered_version']}"
+               f"{alias}: {result['promotion']})")
     return 0
 
 

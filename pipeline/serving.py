@@ -88,29 +88,42 @@ def log_pyfunc(model_path: Path, registered_model_name: str | None = None, name:
 
 
 def champion_uri(model_path: Path, log=print) -> str:
-    """``models:/reviewcause@champion`` — registering the model file first when the store has
-    no champion yet (e.g. a fresh clone whose model came with the repository)."""
+    """The registered version of exactly ``model_path`` (what the CLI scores with), so every door
+    gives the same answers: the version its metadata names when the store holds that version of
+    the same run; else the file is registered now (a fresh clone whose model came with the
+    repository, or a model trained against another store) — and made ``@champion`` when the store
+    has none yet."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from pipeline.persist import load_predictor
+    from pipeline.persist import load_predictor, read_meta
     from pipeline.train import CHAMPION, REGISTERED_MODEL, use_experiment
 
     use_experiment()
     client = MlflowClient()
+    meta = read_meta(model_path).get("mlflow") or {}
+    version, run_id = meta.get("version"), meta.get("run_id")
+    if version and run_id:
+        try:
+            if client.get_model_version(REGISTERED_MODEL, str(version)).run_id == run_id:
+                return f"models:/{REGISTERED_MODEL}/{version}"
+        except Exception:  # not in this store
+            pass
+    load_predictor(model_path)  # verified before it is logged
+    log(f"registering {model_path} (its version is not in this store)")
+    with mlflow.start_run(run_name="register-model-file"):
+        info = log_pyfunc(Path(model_path), registered_model_name=REGISTERED_MODEL)
+    version = str(info.registered_model_version)
     try:
         client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
     except Exception:
-        load_predictor(model_path)  # verified before it is logged
-        log(f"no @{CHAMPION} in the store yet: registering {model_path}")
-        with mlflow.start_run(run_name="register-model-file"):
-            info = log_pyfunc(Path(model_path), registered_model_name=REGISTERED_MODEL)
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, str(info.registered_model_version))
-    return f"models:/{REGISTERED_MODEL}@{CHAMPION}"
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+    return f"models:/{REGISTERED_MODEL}/{version}"
 
 
 def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print) -> int:
-    """Serve the champion over REST with the venv's own ``mlflow`` (no PATH set-up needed)."""
+    """Serve ``model_path`` (its registered version) over REST with the venv's own ``mlflow`` (no
+    PATH set-up needed)."""
     import os
     import subprocess
     import sys

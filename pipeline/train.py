@@ -363,9 +363,10 @@ def _tracked_run(kind: str, predictor: Predictor, data: str, params: dict):
 
 def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, model_path: Path | None = DEFAULT_MODEL,
         folds: int = 5, seed: int = 13, authored_weight: float = 0.5, register: bool = True, promote: bool = False,
-        label_files: list[Path] | None = None, baseline: bool = True, log=print) -> dict:
+        label_files: list[Path] | None = None, baseline: bool = True, aliases: bool | None = None, log=print) -> dict:
     """Cross-validate (with the baseline), fit on all data, save and track; ``model_path=None``
-    only evaluates."""
+    only evaluates. The registered version competes for ``@champion`` (what ``serve`` serves by
+    default) when ``aliases`` — by default only when it is the default model file, or ``promote``."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -419,14 +420,20 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
             info = log_pyfunc(Path(model_path), registered_model_name=REGISTERED_MODEL)
             client = MlflowClient()
             version = str(info.registered_model_version)
-            alias, why = _promotion(client, cv.metrics, data, promote, log)
-            client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+            if aliases is None:
+                aliases = Path(model_path).resolve() == DEFAULT_MODEL.resolve()
+            if promote or aliases:
+                alias, why = _promotion(client, cv.metrics, data, promote, log)
+                client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+            else:  # a model of one's own, written elsewhere, does not take over what `serve` serves
+                alias, why = None, f"not promoted: written to {model_path}, not the default model; --promote makes it @champion"
             headline = ", ".join(f"{k} {cv.metrics[k]:.3f}" for k in HEADLINE)
             client.update_model_version(REGISTERED_MODEL, version,
                                         description=f"data {data}; cross-validated {headline}; "
                                                     f"baseline primary accuracy {cv.metrics.get('baseline_primary_accuracy', float('nan')):.3f}; {why}")
-            mlflow.set_tag("reviewcause.alias", alias)
-            meta["mlflow"] |= {"model": f"{REGISTERED_MODEL}@{alias}", "version": version}
+            mlflow.set_tag("reviewcause.alias", alias or "")
+            meta["mlflow"] |= {"model": f"{REGISTERED_MODEL}@{alias}" if alias else f"{REGISTERED_MODEL}/{version}",
+                               "version": version}
             save(model, Path(model_path), meta)
         mlflow.log_artifact(str(Path(model_path).with_suffix(".json")), artifact_path="model_meta")
         result.update(model_path=model_path, registered_version=version, alias=alias, promotion=why, fit_seconds=fit_seconds)

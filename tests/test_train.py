@@ -28,7 +28,7 @@ def _frame(fixture_frame):
 
 def test_train_tracks_run_registers_and_scores(fixture_frame, tmp_path, tracking):
     model_path = tmp_path / "models" / "m.joblib"
-    result = run(tiny_predictor(), frame=_frame(fixture_frame), model_path=model_path, folds=2, log=lambda m: None)
+    result = run(tiny_predictor(), frame=_frame(fixture_frame), model_path=model_path, folds=2, aliases=True, log=lambda m: None)
     client = MlflowClient(tracking_uri=tracking)
     r = client.get_run(result["run_id"])
     for key in ["macro_f1", "primary_accuracy", "baseline_primary_accuracy", "delta_primary_accuracy", "script_invariance",
@@ -60,15 +60,37 @@ def test_train_tracks_run_registers_and_scores(fixture_frame, tmp_path, tracking
 
 def test_champion_moves_only_when_not_worse(fixture_frame, tmp_path, tracking):
     frame = _frame(fixture_frame)
-    first = run(tiny_predictor(), frame=frame, model_path=tmp_path / "a.joblib", folds=2, log=lambda m: None)
+    first = run(tiny_predictor(), frame=frame, model_path=tmp_path / "a.joblib", folds=2, aliases=True, log=lambda m: None)
     assert first["alias"] == CHAMPION
     worse = tiny_predictor().set_params(model__clf__C=0.001, model__clf__primary_C=0.001)
-    second = run(worse, frame=frame, model_path=tmp_path / "b.joblib", folds=2, log=lambda m: None)
+    second = run(worse, frame=frame, model_path=tmp_path / "b.joblib", folds=2, aliases=True, log=lambda m: None)
     assert second["alias"] == CHALLENGER and "worse than champion" in second["promotion"]
     client = MlflowClient(tracking_uri=tracking)
     assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == first["registered_version"]
     forced = run(worse, frame=frame, model_path=tmp_path / "c.joblib", folds=2, promote=True, log=lambda m: None)
     assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == forced["registered_version"]
+
+
+def test_a_model_of_ones_own_does_not_take_over_serving(fixture_frame, tmp_path, tracking):
+    """train --model elsewhere registers a version but leaves @champion alone (it is what `serve`
+    serves by default); serving a model file serves exactly that file's version."""
+    from pipeline.serving import champion_uri
+
+    frame = _frame(fixture_frame)
+    first = run(tiny_predictor(), frame=frame, model_path=tmp_path / "a.joblib", folds=2, aliases=True, log=lambda m: None)
+    mine = run(tiny_predictor(), frame=frame.iloc[::-1], model_path=tmp_path / "mine.joblib", folds=2, log=lambda m: None)
+    assert mine["alias"] is None and "not promoted" in mine["promotion"]
+    client = MlflowClient(tracking_uri=tracking)
+    assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == first["registered_version"]
+    assert champion_uri(tmp_path / "mine.joblib", log=lambda m: None) == f"models:/{REGISTERED_MODEL}/{mine['registered_version']}"
+    assert champion_uri(tmp_path / "a.joblib", log=lambda m: None) == f"models:/{REGISTERED_MODEL}/{first['registered_version']}"
+    # a model file whose version is not in this store (a fresh clone) is registered as a new version
+    json_path = tmp_path / "mine.json"
+    meta = json.loads(json_path.read_text(encoding="utf-8"))
+    meta["mlflow"]["version"] = "999"
+    json_path.write_text(json.dumps(meta), encoding="utf-8")
+    uri = champion_uri(tmp_path / "mine.joblib", log=lambda m: None)
+    assert uri.startswith(f"models:/{REGISTERED_MODEL}/") and uri != f"models:/{REGISTERED_MODEL}/999"
 
 
 def test_evaluate_only_keeps_the_model(fixture_frame, tmp_path, tracking):
