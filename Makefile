@@ -71,7 +71,7 @@ eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figure
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
 
-serve: model ## serve the champion model over REST on http://127.0.0.1:PORT/invocations (same columns as the CLI)
+serve: model ## serve the shipped model (what score uses) over REST on http://127.0.0.1:PORT/invocations (same columns as the CLI)
 	$(PY) -m pipeline serve --port $(PORT)
 
 ui: $(STAMP) ## the MLflow UI on the project's runs page (one worker; PORT=… to change)

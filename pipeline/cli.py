@@ -123,6 +123,23 @@ def _labelled(args):
     return frame
 
 
+def _check_trainable(frame, folds: int, files: list[str]) -> None:
+    """Refuse, before any work, labels a model cannot be cross-validated and fitted on."""
+    where = ", ".join(map(str, files)) or "the labels"
+    if folds < 2:
+        raise InputError(f"--folds {folds}: cross-validation needs at least 2 folds")
+    evaluated = int((frame["source"] != "authored").sum()) if "source" in frame else len(frame)
+    if evaluated < 2 * folds:
+        raise InputError(f"{where}: {evaluated} labelled review(s) are too few to cross-validate with {folds} folds; "
+                         f"give at least {2 * folds} (or fewer --folds, at least 2)")
+    causes = sorted({c for labels in frame["labels"] for c in labels if c != "none"})
+    if not causes:
+        raise InputError(f"{where}: no review has a cause (every row is 'none'); a model needs at least two causes")
+    if len(causes) < 2:
+        raise InputError(f"{where}: every review has the same cause ({causes[0]}); a model needs at least two causes "
+                         f"to tell apart (train with the shipped labels too: drop --no-shipped)")
+
+
 def _print_figures(args, result) -> None:
     m = result["metrics"]
     _say(args, f"cross-validated primary accuracy {m['primary_accuracy']:.3f} (baseline {m.get('baseline_primary_accuracy', float('nan')):.3f}), "
@@ -132,9 +149,12 @@ def _print_figures(args, result) -> None:
 
 
 def cmd_train(args) -> int:
+    from pipeline.tables import check_model_output
     from pipeline.train import run
 
+    check_model_output(args.model, [("labels file", p) for p in args.labels])
     frame = _labelled(args)
+    _check_trainable(frame, args.folds, args.labels)
     result = run(_parse_params(args.param), frame=frame, model_path=Path(args.model), folds=args.folds,
                  promote=args.promote, label_files=[Path(p) for p in args.labels], log=lambda m: _say(args, m))
     _print_figures(args, result)

@@ -78,7 +78,7 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     file, row (the header is row 1) and column: an empty file, no ``labels`` column, every label
     blank, an unknown cause id in ``labels`` or ``primary``, a primary that is not one of the row's
     labels, a duplicate id."""
-    from pipeline.tables import display_name, read_frame
+    from pipeline.tables import InputError, display_name, find_columns, read_frame
 
     path = Path(path)
     raw, _ = read_frame(path)
@@ -90,6 +90,16 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     seen = ", ".join(display_name(c) or "(blank)" for c in raw.columns)
     if "labels" not in wanted:
         raise LabelFileError(f"{path}: no 'labels' column (columns seen: {seen})")
+    if "text" not in wanted:  # the review text under any header `score` reads (评价内容, review …)
+        others = [c for c in raw.columns if c not in wanted.values()]
+        try:
+            found = find_columns([str(c) for c in others], where=str(path)).get("text") if others else None
+        except InputError:
+            found = None
+        if found is not None:
+            wanted["text"] = next(c for c in others if str(c) == found)
+    if "text" not in wanted and "id" not in wanted:
+        raise LabelFileError(f"{path}: no 'text' column (nor an 'id' of the shipped corpus) (columns seen: {seen})")
     if not len(raw):
         raise LabelFileError(f"{path}: no labelled rows (only a header)")
     df = pd.DataFrame({k: raw[c].astype(str).to_numpy() for k, c in wanted.items()})
@@ -116,6 +126,10 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
             if value not in ls:
                 raise LabelFileError(f"{path}: row {row}, column 'primary': {value!r} is not one of the row's labels "
                                      f"({SEP.join(ls) or NONE})")
+        for row, value, ls in zip(df["_row"], df["primary"].str.strip(), parsed):
+            if value == NONE and ls:
+                raise LabelFileError(f"{path}: row {row}, column 'primary': 'none' but the row has cause(s) "
+                                     f"({SEP.join(ls)}); give one of them, or leave it blank for the first")
         df["primary"] = [p.strip() if p.strip() else (ls[0] if ls else NONE) for p, ls in zip(df["primary"], parsed)]
     else:
         df["primary"] = [ls[0] if ls else NONE for ls in parsed]
@@ -139,6 +153,11 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
         df.insert(0, "id", [f"row{i + 1}" for i in range(len(df))])
     if "text" not in df:
         df = attach_texts(df, corpus=corpus, where=str(path))
+    else:
+        blank = np.flatnonzero((df["text"].str.strip() == "").to_numpy() | df["text"].isin(["nan", "None"]).to_numpy())
+        if len(blank):
+            raise LabelFileError(f"{path}: row {df['_row'].iloc[blank[0]]}, column 'text': blank; a labelled review "
+                                 f"needs its text (or drop the row)")
     df["labels"] = pd.Series(parsed, index=df.index, dtype=object)
     df = df.drop(columns="_row")
     return _finish(df, source)

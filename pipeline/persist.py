@@ -44,16 +44,29 @@ def sidecar(path: Path | str) -> Path:
 def save(predictor, path: Path | str, meta: dict) -> Path:
     """Write the model atomically (temp file + rename) and its sidecar with the hash."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from pipeline.tables import InputError
+
+        raise InputError(f"{path}: cannot create its folder ({exc.strerror or exc})") from None
     tmp = path.with_name(path.name + ".tmp")
-    joblib.dump(predictor, tmp, compress=3)
-    digest = sha256(tmp)
     side = sidecar(path)
     side_tmp = side.with_name(side.name + ".tmp")
-    side_tmp.write_text(json.dumps({"format": FORMAT, "sha256": digest, **meta}, ensure_ascii=False, indent=2, default=str),
-                        encoding="utf-8")
-    os.replace(tmp, path)
-    os.replace(side_tmp, side)
+    try:
+        joblib.dump(predictor, tmp, compress=3)
+        side_tmp.write_text(json.dumps({"format": FORMAT, "sha256": sha256(tmp), **meta}, ensure_ascii=False, indent=2,
+                                       default=str), encoding="utf-8")
+        os.replace(tmp, path)
+        os.replace(side_tmp, side)
+    except OSError as exc:
+        from pipeline.tables import InputError
+
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc}); nothing was changed there") from None
+    finally:  # nothing half-written left behind
+        for leftover in (tmp, side_tmp):
+            if leftover.exists():
+                leftover.unlink()
     return path
 
 

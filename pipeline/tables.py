@@ -1118,6 +1118,23 @@ def check_output(path: Path | str, inputs: dict[str, Path | str | None] | None =
     return path
 
 
+def check_model_output(path: Path | str, inputs: list[tuple[str, Path | str]] | None = None) -> Path:
+    """Refuse, before training, a model path that cannot be written: a table or page name (a
+    label file mistyped as the model), a directory, a missing or read-only folder, a pipe or
+    device, or one of ``inputs`` (also through its ``.json`` sidecar)."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".json", ".html", ".htm", ".parquet"):
+        raise InputError(f"{path}: a model file is a joblib pickle, not a {path.suffix} file; name it .joblib")
+    _writable_place(path)
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"{path}: cannot write in folder {path.parent} (permission denied)")
+    for what, src in inputs or []:
+        for out in (path, path.with_suffix(".json")):
+            if src is not None and _same_file(out, Path(src)):
+                raise InputError(f"{out}: is the {what} {src}; writing the model there would destroy it — choose another file")
+    return path
+
+
 def _zh_columns() -> dict[str, str]:
     from pipeline.taxonomy import CAUSES
 

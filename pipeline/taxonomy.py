@@ -77,6 +77,8 @@ def parse_labels(value: object) -> list[str]:
     else:
         parts = [p.strip() for p in str(value if value is not None else "").split(SEP)]
     labels = [p for p in parts if p and p != NONE]
+    if labels and NONE in parts:
+        raise ValueError(f"'none' together with cause(s) {labels}; give either the causes or 'none'")
     unknown = [p for p in labels if p not in BY_ID]
     if unknown:
         raise ValueError(f"unknown cause id(s) {unknown}; expected one of {list(CAUSE_IDS)} or 'none'")

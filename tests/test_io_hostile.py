@@ -774,7 +774,56 @@ LABEL_ERRORS = [
      "row 4, column 'id': duplicate id 'a' (also on row 2)"),
     ("shift_jis", "text,labels\n品質が悪いです。がっかり,product_quality\n".encode("shift_jis"),
      "cannot tell the text encoding with confidence"),
+    ("none_with_causes", "text,labels\n差,none|product_quality\n".encode(),
+     "row 2, column 'labels': 'none' together with cause(s) ['product_quality']; give either the causes or 'none'"),
+    ("primary_none_with_causes", "text,labels,primary\n慢,stockout_logistics,none\n".encode(),
+     "row 2, column 'primary': 'none' but the row has cause(s) (stockout_logistics)"),
+    ("blank_text", "text,labels\n差,product_quality\n,product_quality\n".encode(),
+     "row 3, column 'text': blank; a labelled review needs its text"),
+    ("no_text_no_id", "foo,labels\n差,product_quality\n".encode(),
+     "no 'text' column (nor an 'id' of the shipped corpus) (columns seen: foo, labels)"),
 ]
+
+
+def test_label_file_text_under_the_scorers_headers(tmp_path, tiny_model_path):
+    """The review text of a label file is found under any header `score` reads, not only 'text'."""
+    from pipeline.data import read_labelled_csv
+
+    for header in ("review", "评价内容", "評價內容"):
+        src = tmp_path / "l.csv"
+        src.write_text(f"{header},labels\n质量太差了,product_quality\n快递太慢,stockout_logistics\n", encoding="utf-8")
+        frame = read_labelled_csv(src)
+        assert frame["text"].tolist() == ["质量太差了", "快递太慢"], header
+
+
+@pytest.mark.parametrize("rows, folds, message", [
+    ("质量差,product_quality\n快递慢,stockout_logistics\n", 5,
+     "2 labelled review(s) are too few to cross-validate with 5 folds; give at least 10"),
+    ("".join(f"很好{i},none\n" for i in range(6)), 2, "no review has a cause (every row is 'none')"),
+    ("".join(f"质量差{i},product_quality\n" for i in range(6)), 2, "every review has the same cause (product_quality)"),
+])
+def test_train_refuses_labels_it_cannot_learn_from(tmp_path, capsys, rows, folds, message):
+    src = tmp_path / "l.csv"
+    src.write_text("text,labels\n" + rows, encoding="utf-8")
+    code = main(["train", "--labels", str(src), "--no-shipped", "--folds", str(folds), "--model", str(tmp_path / "m.joblib")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"reviewcause: error: {src}: {message}" + err[len(f"reviewcause: error: {src}: {message}"):]
+    assert err.count("\n") == 1 and not (tmp_path / "m.joblib").exists()
+
+
+def test_train_refuses_a_model_path_that_would_destroy_or_cannot_hold_it(tmp_path, capsys):
+    src = tmp_path / "l.csv"
+    src.write_text("text,labels\n质量差,product_quality\n", encoding="utf-8")
+    before = src.read_bytes()
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "side.json").symlink_to(src)
+    for model, message in ((src, "a model file is a joblib pickle, not a .csv file; name it .joblib"),
+                           (tmp_path / "dir", "is a directory; give an output file name"),
+                           (tmp_path / "side.joblib", f"is the labels file {src}")):
+        code = main(["train", "--labels", str(src), "--no-shipped", "--model", str(model)])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert src.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.mark.parametrize("name, data, message", LABEL_ERRORS, ids=[c[0] for c in LABEL_ERRORS])
