@@ -435,7 +435,7 @@ class Predictor(BaseEstimator):
         from pipeline.tables import find_columns
 
         if not isinstance(X, pd.DataFrame):
-            frame = as_frame(X)
+            frame = as_frame([X] if isinstance(X, (str, bytes)) else [_as_text(t) for t in X])
             n = len(frame)
             return pd.DataFrame({"id": [str(offset + i + 1) for i in range(n)], "text": frame["text"],
                                  "rating": frame["rating"], "buyer": None, "item": None, "date": None})
@@ -443,11 +443,13 @@ class Predictor(BaseEstimator):
             roles = find_columns([str(c) for c in X.columns], where="input")
         n = len(X)
 
-        def get(role):
-            col = roles.get(role)
-            return X[col].tolist() if col is not None and col in X.columns else None
+        names = [str(c) for c in X.columns]
 
-        texts = ["" if (t is None or (isinstance(t, float) and t != t)) else t for t in get("text")]
+        def get(role):  # the first column of that name (a frame may repeat a header, as the CLI reads it)
+            col = roles.get(role)
+            return X.iloc[:, names.index(str(col))].tolist() if col is not None and str(col) in names else None
+
+        texts = [_as_text(t) for t in get("text")]
         raw_ids = get("id")
         ids = [str(offset + i + 1) for i in range(n)]
         if raw_ids is not None:
@@ -472,11 +474,26 @@ def _cell(v) -> str:
 
 
 def _id_cell(v) -> str:
-    """An id exactly as written (spaces and tabs kept); blank when it holds nothing else."""
+    """An id exactly as written (spaces and tabs kept); blank when it holds nothing else. A whole
+    float is written without its '.0': a JSON or DataFrame id column with a missing value is float."""
     if v is None or (isinstance(v, float) and v != v):
         return ""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
     s = str(v)
     return s if s.strip() else ""
+
+
+def _as_text(v) -> str:
+    """A review cell as text: blank for None/NaN, bytes decoded as UTF-8, anything else as str()
+    (a number or a date typed into the text column of an API or REST request is still scored)."""
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", errors="replace")
+    return str(v)
 
 
 def _clean(values, n):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 
 from pipeline.predict import PRED_COLUMNS
@@ -36,9 +37,24 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
         self.predictor = joblib.load(context.artifacts["predictor"])
 
     def predict(self, context, model_input, params=None):
-        if not isinstance(model_input, pd.DataFrame):
+        """The Predictor's columns; a request's mistakes (no text column …) are the CLI's one-line
+        message as a 400 answer, an empty request an empty answer, a list of texts (``inputs``)
+        one review per text."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        from pipeline.tables import InputError
+
+        if isinstance(model_input, (list, tuple, pd.Series)) or (isinstance(model_input, np.ndarray) and model_input.ndim == 1):
+            model_input = list(model_input)  # texts
+        elif not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
-        return self.predictor.predict(model_input)
+        if len(model_input) == 0:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in PRED_COLUMNS})
+        try:
+            return self.predictor.predict(model_input)
+        except InputError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 def input_aliases() -> dict[str, list[str]]:

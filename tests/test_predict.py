@@ -235,3 +235,31 @@ def test_rating_read_after_the_text_relabels_only_praise_rated_high():
     assert Y[0].sum() == 0 and primary[0] == NONE_CLASS  # the caller's arrays are not changed
     with pytest.raises(ValueError, match="ratings must be"):
         Predictor(ratings="both").fit(["x"], Y[:1], primary[:1])
+
+
+def test_api_takes_any_cell_as_text_and_a_string_as_one_review(tiny_model):
+    """A plain string is one review (not one per character); numbers, booleans, dates, bytes and
+    objects in the text column are scored as their text; a repeated header reads the first column;
+    a float id column (one id missing) keeps whole ids whole."""
+    assert len(tiny_model.predict("快递太慢")) == 1
+    out = tiny_model.predict(pd.DataFrame({"评价内容": [123, True, pd.Timestamp("2024-01-01"), "快递太慢".encode(), None, {"a": 1}]}))
+    assert len(out) == 6 and out.loc[4, "cause"] == "empty" and out.loc[3, "cause"] == tiny_model.predict(["快递太慢"]).loc[0, "cause"]
+    dup = tiny_model.predict(pd.DataFrame([["快递太慢", "质量差"]], columns=["评价内容", "评价内容"]))
+    assert dup["cause"].tolist() == tiny_model.predict(["快递太慢"])["cause"].tolist()
+    ids = tiny_model.predict(pd.DataFrame({"评价编号": [1, None, 3], "评价内容": ["快递太慢", "质量差", "客服差"]}))
+    assert ids["review_id"].tolist() == ["1", "2", "3"]
+
+
+def test_pyfunc_request_mistakes_are_one_line_and_empty_is_empty(tiny_model):
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.serving import ReviewcauseModel
+
+    m = ReviewcauseModel()
+    m.predictor = tiny_model
+    with pytest.raises(MlflowException, match=r"no review text column found \(columns seen: foo\)") as info:
+        m.predict(None, pd.DataFrame({"foo": ["快递太慢"]}))
+    assert info.value.get_http_status_code() == 400
+    assert list(m.predict(None, pd.DataFrame()).columns) == PRED_COLUMNS and len(m.predict(None, pd.DataFrame())) == 0
+    texts = m.predict(None, np.array(["快递太慢", "质量差"], dtype=object))
+    assert texts["review_id"].tolist() == ["1", "2"] and texts["cause"].tolist() == tiny_model.predict(["快递太慢", "质量差"])["cause"].tolist()
