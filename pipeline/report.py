@@ -65,8 +65,32 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
+    _check_values(df, path)
     inputs = [c for c in df.columns if c not in PRED_COLUMNS]
     return df, find_columns(inputs, where=str(path))
+
+
+#: what the cause column of a predictions file may hold
+_OUTCOMES = frozenset(CAUSE_IDS) | frozenset(SPECIAL_ZH)
+
+
+def _check_values(df: pd.DataFrame, path: Path) -> None:
+    """The prediction cells a report and the appeal export rely on, as ``score`` writes them: a
+    known cause, true/false, scores in [0, 1]. A hand-edited file is refused at its first bad cell
+    instead of being counted wrong."""
+    def bad(mask, column: str, what: str) -> None:
+        rows = np.flatnonzero(np.asarray(mask))
+        if len(rows):
+            value = df[column].iloc[rows[0]]
+            raise InputError(f"{path}: data row {rows[0] + 1}, column '{column}': {value!r} is not {what}"
+                             f"{f' ({len(rows)} such rows)' if len(rows) > 1 else ''}")
+
+    bad(~df["cause"].isin(_OUTCOMES), "cause", f"a cause id ({', '.join(CAUSE_IDS)}, or {', '.join(SPECIAL_ZH)})")
+    bad(~df["suspected_malicious"].astype(str).str.lower().isin(["true", "false"]), "suspected_malicious", "true or false")
+    for column in ("malicious_score", "confidence"):
+        if column in df.columns:
+            v = pd.to_numeric(df[column], errors="coerce")
+            bad(v.isna() | ~np.isfinite(v) | (v < 0) | (v > 1), column, "a probability between 0 and 1")
 
 
 #: prediction columns a report or the appeal export reads
@@ -113,7 +137,10 @@ def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFra
     repeat = buyer.map(buyer.value_counts()) >= 2
     use_buyer = repeat & ~buyer.map(is_masked).astype(bool)
     kind = np.where(sus["cluster_id"] != "", "campaign", np.where(use_buyer, "buyer", "single"))
-    group = np.where(kind == "campaign", sus["cluster_id"], np.where(kind == "buyer", "B:" + buyer, "R:" + sus["review_id"]))
+    single = "R:" + sus["review_id"]
+    repeated = sus["review_id"].duplicated(keep=False).to_numpy()  # one review per single group, even with duplicate ids
+    single = single.where(~repeated, single + "#" + pd.Series(np.arange(len(sus)) + 1, index=sus.index).astype(str))
+    group = np.where(kind == "campaign", sus["cluster_id"], np.where(kind == "buyer", "B:" + buyer, single))
     sus["group"], sus["group_kind"] = group, kind
     sus["group_size"] = sus.groupby("group")["review_id"].transform("size")
     sus["group_strength"] = sus.groupby("group")["_score"].transform("max")

@@ -353,3 +353,37 @@ def test_report_holds_only_the_columns_it_reads(tiny_model_path, tmp_path):
                                "malicious_score", "cluster_id", "evidence"}
     assert df["review_id"].tolist() == ["a1", "a2", "a3"]
     assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q"]) == 0
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("malicious_score", "abc", "'abc' is not a probability between 0 and 1"),
+    ("malicious_score", "inf", "'inf' is not a probability between 0 and 1"),
+    ("malicious_score", "1.7", "'1.7' is not a probability between 0 and 1"),
+    ("suspected_malicious", "maybe", "'maybe' is not true or false"),
+    ("cause", "foo_cause", "'foo_cause' is not a cause id"),
+])
+def test_hand_edited_prediction_cells_are_refused_by_row(predictions, tmp_path, capsys, column, value, message):
+    from pipeline.cli import main
+
+    frame = _read(predictions)
+    frame.loc[3, column] = value
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    for argv in (["suspects", str(bad), "-o", str(tmp_path / "s.csv")], ["report", str(bad), "-o", str(tmp_path / "r.html")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"reviewcause: error: {bad}: data row 4, column '{column}': {message}") and err.count("\n") == 1
+
+
+def test_duplicate_ids_do_not_merge_single_suspects(predictions, tmp_path):
+    from pipeline.report import suspects
+
+    frame = _read(predictions)
+    frame["review_id"], frame["suspected_malicious"], frame["cluster_id"] = "dup", "true", ""
+    src = tmp_path / "dup.csv"
+    frame.to_csv(src, index=False)
+    stats = suspects(src, tmp_path / "s.csv")
+    out = _read(tmp_path / "s.csv")
+    singles = out[out["group_kind"] == "single"]
+    assert singles["group"].is_unique and (singles["group_size"].astype(int) == 1).all()
+    assert len(out) == len(frame) and stats
