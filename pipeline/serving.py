@@ -16,6 +16,7 @@ an export's own headers and answers with the full decision columns.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -149,4 +150,40 @@ def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     log(f"serving {uri} on http://{host}:{port}/invocations (POST JSON: dataframe_split / dataframe_records)")
     cmd = [str(bindir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "-h", host, "-p", str(port)]
-    return subprocess.call(cmd, env=env)
+    # its own process group, stopped as a whole: `mlflow models serve` starts uvicorn workers that
+    # a SIGTERM to this process alone would leave holding the port
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def stop(signum, frame):  # only signal here: waiting inside a handler would deadlock on the main wait
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        _stop_group(proc)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _stop_group(proc) -> None:
+    import os
+    import subprocess
+
+    if proc.poll() is not None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # workers the server left behind
+        except (ProcessLookupError, PermissionError):
+            pass
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -119,3 +119,52 @@ def test_rest_serving_accepts_the_exports_headers(logged, tmp_path):
     assert rows["cause"].tolist() == ["stockout_logistics", "extortion"]
     assert rows.loc[1, "suspected_malicious"] in (True, "true")
     assert "extortion「" in rows.loc[1, "evidence"]
+
+
+def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_model_path, tmp_path):
+    """`reviewcause serve` serves the model file it is given (registered into a fresh store), a
+    request without a text column is a 400 naming the columns (no stack trace), and SIGTERM stops
+    the server with its workers: the port is free again."""
+    import signal
+    import socket
+
+    port = _free_port()
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    proc = subprocess.Popen([str(bindir / "reviewcause"), "serve", "--model", str(tiny_model_path), "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(proc.stderr.read().decode()[-2000:])
+                time.sleep(1)
+        body = {"dataframe_records": [{"foo": "快递太慢"}]}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=60)
+        assert info.value.code == 400
+        answer = json.loads(info.value.read())
+        assert "no review text column found (columns seen: foo)" in answer["message"] and not answer.get("stack_trace")
+        ok = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                    data=json.dumps({"dataframe_records": [{"评价内容": "快递太慢"}]}).encode())
+        rows = json.loads(urllib.request.urlopen(ok, timeout=60).read())["predictions"]
+        from pipeline.persist import load_predictor
+
+        assert rows[0]["cause"] == load_predictor(tiny_model_path).predict(["快递太慢"]).loc[0, "cause"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"port {port} still answers after SIGTERM")
