@@ -88,6 +88,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_until_serving(proc, port: int, seconds: float = 180) -> None:
+    """Until the server answers /ping; its stderr as the failure when it exits first."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+            return
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(proc.stderr.read().decode()[-2000:])
+            time.sleep(1)
+    pytest.fail(f"no answer on port {port} after {seconds:.0f} s")
+
+
 def test_rest_serving_accepts_the_exports_headers(logged, tmp_path):
     port = _free_port()
     bindir = Path(sys.executable).parent
@@ -96,15 +110,7 @@ def test_rest_serving_accepts_the_exports_headers(logged, tmp_path):
                              "-h", "127.0.0.1", "-p", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(proc.stderr.read().decode()[-2000:])
-                time.sleep(1)
+        _wait_until_serving(proc, port)
         body = {"dataframe_split": {"columns": ["评价编号", "评价内容", "评分"],
                                     "data": [["A1", "快递太慢了，等了一个星期", 1], ["A2", "返我50块就改好评，不然一直差评", 2]]}}
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
@@ -134,15 +140,7 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
     proc = subprocess.Popen([str(bindir / "reviewcause"), "serve", "--model", str(tiny_model_path), "--port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(proc.stderr.read().decode()[-2000:])
-                time.sleep(1)
+        _wait_until_serving(proc, port)
         body = {"dataframe_records": [{"foo": "快递太慢"}]}
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
