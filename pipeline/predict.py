@@ -440,7 +440,8 @@ class Predictor(BaseEstimator):
             return pd.DataFrame({"id": [str(offset + i + 1) for i in range(n)], "text": frame["text"],
                                  "rating": frame["rating"], "buyer": None, "item": None, "date": None})
         if roles is None:
-            roles = find_columns([str(c) for c in X.columns], where="input")
+            roles = find_columns([str(c) for c in X.columns], where="input",
+                                 hint="name the review column 评价内容, text or another header the CLI reads")
         n = len(X)
 
         names = [str(c) for c in X.columns]

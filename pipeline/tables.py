@@ -145,8 +145,10 @@ def _listing(columns: list[str]) -> str:
     return ", ".join(display_name(c) or "(blank)" for c in columns) or "none"
 
 
-def find_columns(columns: list[str], overrides: dict[str, str | None] | None = None, where: str = "input") -> dict[str, str | None]:
-    """Map each role to a column name (or None). ``overrides`` name columns explicitly."""
+def find_columns(columns: list[str], overrides: dict[str, str | None] | None = None, where: str = "input",
+                 hint: str = "name it with --text-col") -> dict[str, str | None]:
+    """Map each role to a column name (or None). ``overrides`` name columns explicitly; ``hint``
+    ends the message when no text column is found (how to name one at this door)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     roles: dict[str, str | None] = {}
     keys = {_key(c): c for c in reversed(columns)}  # first column wins on duplicates
@@ -162,7 +164,7 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
         if roles[role]:
             taken.add(roles[role])
     if roles["text"] is None:
-        raise InputError(f"{where}: no review text column found (columns seen: {_listing(columns)}); name it with --text-col")
+        raise InputError(f"{where}: no review text column found (columns seen: {_listing(columns)}); {hint}")
     return roles
 
 
