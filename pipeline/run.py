@@ -61,9 +61,10 @@ def four_decimals(x: np.ndarray) -> list[str]:
 
 def kept_columns(src, columns: list) -> list:
     """The input columns written back: all but those named like a prediction column, which the
-    predictions replace — with a warning naming them (a predictions file scored again?)."""
+    predictions replace — with a warning naming them (a predictions file scored again?) when
+    ``src`` names the input (None: the columns only, the warning given already)."""
     replaced = list(dict.fromkeys(c for c in columns if c in PRED_COLUMNS))
-    if replaced:
+    if replaced and src is not None:
         warn(f"{src}: input column(s) {', '.join(map(repr, replaced))} have the names of prediction columns and are "
              f"replaced by them (a predictions file scored again?); rename them to keep their values")
     return [c for c in columns if c not in PRED_COLUMNS]

@@ -155,10 +155,7 @@ def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
     def stop(signum, frame):  # only signal here: waiting inside a handler would deadlock on the main wait
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _signal_group(proc, signal.SIGTERM)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -169,21 +166,24 @@ def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print
             signal.signal(s, handler)
 
 
-def _stop_group(proc) -> None:
+def _signal_group(proc, sig) -> bool:
+    """Send ``sig`` to the server's process group; False when nothing of it is left."""
     import os
+
+    try:
+        os.killpg(proc.pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _stop_group(proc) -> None:
+    """Stop the server and any workers it left behind: SIGTERM, then SIGKILL after 10 s."""
     import subprocess
 
-    if proc.poll() is not None:
+    if _signal_group(proc, signal.SIGTERM):
         try:
-            os.killpg(proc.pid, signal.SIGTERM)  # workers the server left behind
-        except (ProcessLookupError, PermissionError):
-            pass
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except (ProcessLookupError, PermissionError):
-        pass
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()

@@ -647,7 +647,9 @@ def _score(spark, predictor, staged: Staged, batch: bool, campaign_method: str, 
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    keep_names = [c for c in staged.columns if c not in PRED_COLUMNS]
+    from pipeline.run import kept_columns
+
+    keep_names = kept_columns(None, staged.columns)
     keep = [staged.col(c) for c in keep_names]
     roles = {r: staged.col(c) for r, c in staged.roles.items() if c}
     present = {r: r in roles for r in ("buyer", "item", "date")}
@@ -677,9 +679,9 @@ def _write(folder: Path, dst: Path, staged: Staged, bom: bool, zh_headers: bool)
     comes exactly once, in order)."""
     import pyarrow.parquet as pq
 
-    from pipeline.run import format_rows, open_output
+    from pipeline.run import format_rows, kept_columns, open_output
 
-    keep_names = [c for c in staged.columns if c not in PRED_COLUMNS]
+    keep_names = kept_columns(None, staged.columns)
     keep = [staged.col(c) for c in keep_names]
     files = [f for f in folder.glob("part-*.parquet")]
     firsts = []

@@ -28,6 +28,7 @@ import codecs
 import csv
 import io
 import itertools
+import math
 import os
 import re
 import stat
@@ -774,7 +775,7 @@ def _formatted(v: int | float, fmt: str) -> str | None:
     from decimal import ROUND_HALF_UP, Decimal
 
     m = _NUMBER_FORMAT.match(fmt)
-    if m is None or v < 0 or v != v or v in (float("inf"),):
+    if m is None or (isinstance(v, float) and not math.isfinite(v)) or v < 0:
         return None
     before, whole, frac, after = m.groups()
     if whole.endswith(","):
@@ -791,7 +792,7 @@ def _formatted(v: int | float, fmt: str) -> str | None:
     if "," in whole and int_part:
         int_part = f"{int(int_part):,}"
     text = int_part + ("." + dec_part if frac else "")
-    lit = lambda part: "".join(m[1] if m[1] is not None else m[2] for m in _LITERAL.finditer(part))  # noqa: E731
+    lit = lambda part: "".join(t[1] if t[1] is not None else t[2] for t in _LITERAL.finditer(part))  # noqa: E731
     return lit(before) + text + lit(after)
 
 
