@@ -154,7 +154,7 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     if "text" not in df:
         df = attach_texts(df, corpus=corpus, where=str(path))
     else:
-        blank = np.flatnonzero((df["text"].str.strip() == "").to_numpy() | df["text"].isin(["nan", "None"]).to_numpy())
+        blank = np.flatnonzero((df["text"].str.strip() == "").to_numpy())  # read_frame gives "" for a blank cell
         if len(blank):
             raise LabelFileError(f"{path}: row {df['_row'].iloc[blank[0]]}, column 'text': blank; a labelled review "
                                  f"needs its text (or drop the row)")

@@ -468,16 +468,28 @@ def _objects(values):
     return None if values is None else pd.Series(values, dtype=object)
 
 
+def _missing(v) -> bool:
+    """A missing cell: None, NaN, pandas' NA or NaT (not "<NA>" as text)."""
+    if v is None:
+        return True
+    if isinstance(v, str):
+        return False
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or an array in a cell: a value
+        return False
+
+
 def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    return str(v).strip()
+    if type(v) is str:  # nearly every cell: no missing-value check needed
+        return v.strip()
+    return "" if _missing(v) else str(v).strip()
 
 
 def _id_cell(v) -> str:
     """An id exactly as written (spaces and tabs kept); blank when it holds nothing else. A whole
     float is written without its '.0': a JSON or DataFrame id column with a missing value is float."""
-    if v is None or (isinstance(v, float) and v != v):
+    if _missing(v):
         return ""
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
@@ -486,9 +498,9 @@ def _id_cell(v) -> str:
 
 
 def _as_text(v) -> str:
-    """A review cell as text: blank for None/NaN, bytes decoded as UTF-8, anything else as str()
+    """A review cell as text: blank when missing, bytes decoded as UTF-8, anything else as str()
     (a number or a date typed into the text column of an API or REST request is still scored)."""
-    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+    if _missing(v):
         return ""
     if isinstance(v, str):
         return v

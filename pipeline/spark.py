@@ -211,18 +211,13 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _text_cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, str):
-        return v
-    try:
-        if pd.isna(v):
-            return ""
-    except (TypeError, ValueError):
-        pass
+    """A Parquet/pandas cell as the text the CSV reader would give: the API's reading of a cell
+    (missing → blank, bytes decoded), a whole float without its '.0'."""
+    from pipeline.predict import _as_text
+
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    return str(v)
+    return _as_text(v)
 
 
 class Staged:

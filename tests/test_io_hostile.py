@@ -789,6 +789,9 @@ def test_label_file_text_under_the_scorers_headers(tmp_path, tiny_model_path):
     """The review text of a label file is found under any header `score` reads, not only 'text'."""
     from pipeline.data import read_labelled_csv
 
+    src = tmp_path / "words.csv"  # texts that look like missing values are still texts
+    src.write_text("text,labels\nNone,novice_buyer\nnan,novice_buyer\n", encoding="utf-8")
+    assert read_labelled_csv(src)["text"].tolist() == ["None", "nan"]
     for header in ("review", "评价内容", "評價內容"):
         src = tmp_path / "l.csv"
         src.write_text(f"{header},labels\n质量太差了,product_quality\n快递太慢,stockout_logistics\n", encoding="utf-8")

@@ -263,3 +263,16 @@ def test_pyfunc_request_mistakes_are_one_line_and_empty_is_empty(tiny_model):
     assert list(m.predict(None, pd.DataFrame()).columns) == PRED_COLUMNS and len(m.predict(None, pd.DataFrame())) == 0
     texts = m.predict(None, np.array(["快递太慢", "质量差"], dtype=object))
     assert texts["review_id"].tolist() == ["1", "2"] and texts["cause"].tolist() == tiny_model.predict(["快递太慢", "质量差"])["cause"].tolist()
+
+
+def test_missing_cells_are_blank_at_every_door(tiny_model):
+    """pandas' NA and NaT (nullable string columns, dates) are missing — a blank text is `empty`,
+    a missing id the row number — not the text "<NA>"; Spark's staging reads cells the same way."""
+    from pipeline.spark import _text_cell
+
+    frame = pd.DataFrame({"评价编号": pd.array(["a", pd.NA], dtype="string"),
+                          "评价内容": pd.array([pd.NA, "快递太慢"], dtype="string"),
+                          "买家昵称": pd.array([pd.NA, "b"], dtype="string")})
+    out = tiny_model.predict(frame)
+    assert out["review_id"].tolist() == ["a", "2"] and out.loc[0, "cause"] == "empty"
+    assert [_text_cell(v) for v in (pd.NA, pd.NaT, None, float("nan"), 3.0, "快递".encode(), "x")] == ["", "", "", "", "3", "快递", "x"]
