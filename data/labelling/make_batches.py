@@ -12,6 +12,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 7    # round 7: new38-41
     python data/labelling/make_batches.py --round 8    # round 8: new42-44
     python data/labelling/make_batches.py --round 9    # round 9: new45-48
+    python data/labelling/make_batches.py --round 10   # round 10: new49-54
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -208,6 +209,20 @@ ROUND9 = {
                                                               [("计算机", 50), ("手机", 50), ("书籍", 50), ("平板", 50)]],
 }
 
+# round 10: online shopping at random again (three batches), food delivery at random, the
+# taste-or-defect boundary in online shopping (the confusion the model makes most, and the one an
+# unseen category such as cosmetics turns on), and the last JD ★1-3 reviews with JD ★4-5 and the
+# least-labelled online-shopping categories.
+ROUND10 = {
+    "new49": [("online_shopping", None, "random", 300)],
+    "new50": [("online_shopping", None, "random", 300)],
+    "new51": [("online_shopping", None, "random", 300)],
+    "new52": [("waimai", None, "random", 300)],
+    "new53": [("online_shopping", None, "boundary", 300)],
+    "new54": [("jd_aircon", None, "random", 30), ("jd_aircon", None, "random", 70, {"4", "5"})]
+    + [("online_shopping", c, "random", 50) for c in ["计算机", "书籍", "手机", "蒙牛"]],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -254,7 +269,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
              "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
              "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6),
-             "9": (ROUND9, ROUND2_SEED + 7)}
+             "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
