@@ -13,6 +13,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 8    # round 8: new42-44
     python data/labelling/make_batches.py --round 9    # round 9: new45-48
     python data/labelling/make_batches.py --round 10   # round 10: new49-54
+    python data/labelling/make_batches.py --round 11   # round 11: new55-60
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -223,6 +224,17 @@ ROUND10 = {
     + [("online_shopping", c, "random", 50) for c in ["计算机", "书籍", "手机", "蒙牛"]],
 }
 
+# round 11: the same, drawn among what round 10 left: online shopping at random (four batches),
+# food delivery at random and the taste-or-defect boundary.
+ROUND11 = {
+    "new55": [("online_shopping", None, "random", 300)],
+    "new56": [("online_shopping", None, "random", 300)],
+    "new57": [("online_shopping", None, "random", 300)],
+    "new58": [("online_shopping", None, "random", 300)],
+    "new59": [("waimai", None, "random", 300)],
+    "new60": [("online_shopping", None, "boundary", 300)],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -269,7 +281,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
     plans = {"2": (ROUND2, ROUND2_SEED), "3": (ROUND3, ROUND2_SEED + 1), "4": (ROUND4, ROUND2_SEED + 2),
              "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
              "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6),
-             "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8)}
+             "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8),
+             "11": (ROUND11, ROUND2_SEED + 9)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
