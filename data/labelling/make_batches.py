@@ -14,6 +14,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 9    # round 9: new45-48
     python data/labelling/make_batches.py --round 10   # round 10: new49-54
     python data/labelling/make_batches.py --round 11   # round 11: new55-60
+    python data/labelling/make_batches.py --round 12   # round 12: new61-66
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -235,6 +236,17 @@ ROUND11 = {
     "new60": [("online_shopping", None, "boundary", 300)],
 }
 
+# round 12: online shopping at random (four batches and a half), food delivery at random, and the
+# last of the taste-or-defect boundary cue search.
+ROUND12 = {
+    "new61": [("online_shopping", None, "random", 300)],
+    "new62": [("online_shopping", None, "random", 300)],
+    "new63": [("online_shopping", None, "random", 300)],
+    "new64": [("online_shopping", None, "random", 300)],
+    "new65": [("waimai", None, "random", 300)],
+    "new66": [("online_shopping", None, "boundary", 150), ("online_shopping", None, "random", 150)],
+}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -282,7 +294,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
              "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6),
              "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8),
-             "11": (ROUND11, ROUND2_SEED + 9)}
+             "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
