@@ -28,7 +28,7 @@ def main() -> int:
     import pandas as pd
 
     from pipeline.persist import load_predictor
-    from pipeline.run import _finished_rows, _role_frame, _warm_up
+    from pipeline.run import _finished_rows, _role_frame
     from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS
     from pipeline.tables import CsvText, find_columns
 
@@ -56,7 +56,7 @@ def main() -> int:
     base = chunk[keep].to_numpy(dtype=object).T.tolist()  # as score_file stages it
     render = CsvText([k for k, c in enumerate(keep + PRED_COLUMNS) if c not in TRUSTED_COLUMNS])
     predictor = load_predictor(a.model)
-    _warm_up(predictor, True)
+    predictor.warm_up()
 
     def score():
         return predictor.score_chunk(frame, with_signatures=True)

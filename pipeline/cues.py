@@ -420,12 +420,19 @@ class _CueScanner:
         return at[keep], mask[keep]
 
 
-@lru_cache(maxsize=None)
+#: the scanner of this process, built on first use (``[None]``: the cues cannot be described by
+#: prefix tables); a verified fast-load copy of the model brings one built by the same code
+#: (:mod:`pipeline.persist`)
+SCANNER: list[_CueScanner | None] = []
+
+
 def _scanner() -> _CueScanner | None:
-    try:
-        return _CueScanner()
-    except (_Unsupported, RecursionError):  # a cue the prefix tables cannot describe: the plain way
-        return None
+    if not SCANNER:
+        try:
+            SCANNER.append(_CueScanner())
+        except (_Unsupported, RecursionError):  # a cue the prefix tables cannot describe: the plain way
+            SCANNER.append(None)
+    return SCANNER[0]
 
 
 #: the matches of the last two calls (a chunk's reviews, then the clauses the stacker split), for the

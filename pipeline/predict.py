@@ -250,6 +250,38 @@ class Predictor(BaseEstimator):
                           else stack.primary_proba(self.model_, rows, X, proba[live], source))
         return proba, head, X, live, empty, prepared["text"].tolist()
 
+    def warm_up(self) -> None:
+        """Score a few reviews once: the lookup tables of the fast paths (character maps, cue
+        prefixes, n-gram keys, the evidence's feature surfaces) are built now — before worker
+        processes fork, so they are built once and shared — and :mod:`pipeline.persist` keeps the
+        model-bound ones in its fast-load copy (:meth:`warm_tables`)."""
+        frame = pd.DataFrame({"text": ["质量太差了，客服态度也不好！！！！", "東西壞了 http://x.cn", "返我50块就改好评", ""],
+                              "rating": ["1", "2", "3", ""]})
+        self.score_chunk(frame, with_signatures=True)
+
+    def warm_tables(self) -> dict:
+        """The tables :meth:`warm_up` built for this model (the n-gram tables of its vectorizers,
+        the evidence's feature surfaces, the cue scanner), to travel with it in one pickle — the
+        vectorizers and feature names inside are the model's own objects, so the tables find them
+        again after unpickling (:meth:`adopt_tables`)."""
+        from pipeline import cues, evidence, fast_ngrams
+
+        own = {id(v) for v in self.model_.get_params(deep=True).values()}
+        return {"ngrams": [(v, t) for v, t in fast_ngrams._CACHE.items() if id(v) in own],
+                "evidence": [i for i in evidence._INFO if i.names is self.features_],
+                "cues": cues.SCANNER[:]}
+
+    @staticmethod
+    def adopt_tables(tables: dict) -> None:
+        """Install tables of :meth:`warm_tables` (unpickled with their model) as this process's."""
+        from pipeline import cues, evidence, fast_ngrams
+
+        fast_ngrams._CACHE.update(tables["ngrams"])
+        if tables["evidence"]:
+            evidence._INFO[:] = tables["evidence"]
+        if tables["cues"] and not cues.SCANNER:
+            cues.SCANNER[:] = tables["cues"]
+
     def score_chunk(self, X, with_signatures: bool | None = None, offset: int = 0) -> Scored:
         """Decisions of one chunk of reviews without the whole-batch signals.
 

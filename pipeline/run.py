@@ -254,14 +254,6 @@ def read_rows(src: Path, chunksize: int) -> int:
     return int(min(chunksize, max(500, READ_BYTES * rows // max(size, 1))))
 
 
-def _warm_up(predictor: Predictor, batch: bool) -> None:
-    """Score a few reviews once before the workers fork: the lookup tables of the fast paths
-    (character maps, cue prefixes, n-gram keys) are then built once and shared by every worker."""
-    frame = pd.DataFrame({"text": ["质量太差了，客服态度也不好！！！！", "東西壞了 http://x.cn", "返我50块就改好评", ""],
-                          "rating": ["1", "2", "3", ""]})
-    predictor.score_chunk(frame, with_signatures=batch)
-
-
 def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=True, jobs=1, chunksize=20_000,
                progress=False, batch=True, zh_headers=False, sheet=None, chunk_chars=CHUNK_CHARS) -> dict[str, object]:
     """Score ``src`` into ``dst``; returns a summary (rows, counts per cause, roles found).
@@ -313,7 +305,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
             # vocabularies, the modules) kept out of the cyclic garbage collector's scans: ~9 %
             # of score_chunk's time went to collections that walked them again and again (and
             # forked workers share those pages instead of copying them when the GC touches them)
-            _warm_up(predictor, batch)
+            predictor.warm_up()
             gc.freeze()
             if jobs > 1:
                 import multiprocessing as mp

@@ -173,12 +173,21 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
     pkl, mark = persist._cache_paths(digest)
     assert not pkl.exists()
     first = load_predictor(tiny_model_path)
-    assert pkl.exists() and mark.read_text().strip() == f"{digest} {persist.sha256(pkl)}"
+    assert pkl.exists() and mark.read_text().strip() == f"{digest} {persist.code_digest()} {persist.sha256(pkl)}"
     calls = []
     monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a) or pytest.fail("joblib.load with a valid copy"))
     second = load_predictor(tiny_model_path)
     texts = pd.DataFrame({"text": ["物流太慢了，等了十天", "质量很差，用两天就坏了"]})
-    assert first.predict(texts).equals(second.predict(texts))
+    # the copy brings the tables the first load's warm-up built: nothing is built again for it
+    from pipeline import evidence, fast_ngrams
+
+    monkeypatch.setattr(fast_ngrams.NgramTables, "__init__", lambda *a, **k: pytest.fail("n-gram tables rebuilt"))
+    monkeypatch.setattr(evidence._FeatureInfo, "__init__", lambda *a, **k: pytest.fail("evidence tables rebuilt"))
+    assert second is not first and second.model_ is not first.model_
+    from_copy = second.predict(texts)
+    monkeypatch.undo()
+    monkeypatch.setattr(segment, "_cache_dir", lambda: tmp_path)
+    assert first.predict(texts).equals(from_copy)
     monkeypatch.undo()
     monkeypatch.setattr(segment, "_cache_dir", lambda: tmp_path)
 
@@ -202,7 +211,7 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
     assert len(list((tmp_path / "models").glob("*.sha256"))) == persist.CACHE_KEEP
     # the load rewrote a good copy; a planted copy whose hash matches but that the group can write
     pkl.write_bytes(pickle.dumps(Boom()))
-    mark.write_text(f"{digest} {persist.sha256(pkl)}")
+    mark.write_text(f"{digest} {persist.code_digest()} {persist.sha256(pkl)}")
     os.chmod(pkl, 0o666)
     assert isinstance(load_predictor(tiny_model_path), type(first)) and not marker.exists()
     # a genuine copy of another model file, renamed to this one's name, is not taken for it
@@ -213,6 +222,10 @@ def test_the_fast_load_copy_is_used_only_when_it_is_ours_and_intact(tiny_model_p
     os.replace(o_mark, mark)
     assert persist._cached(digest) is None
     assert isinstance(load_predictor(tiny_model_path), type(first))
+    # a copy made by other code (its tables may be laid out otherwise) is not read either
+    assert persist._cached(digest) is not None
+    monkeypatch.setattr(persist, "code_digest", lambda: "0" * 64)
+    assert persist._cached(digest) is None
 
 
 def test_rating_read_after_the_text_relabels_only_praise_rated_high():
