@@ -15,6 +15,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 10   # round 10: new49-54
     python data/labelling/make_batches.py --round 11   # round 11: new55-60
     python data/labelling/make_batches.py --round 12   # round 12: new61-66
+    python data/labelling/make_batches.py --round 13   # round 13: new67-72
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -247,6 +248,10 @@ ROUND12 = {
     "new66": [("online_shopping", None, "boundary", 150), ("online_shopping", None, "random", 150)],
 }
 
+# round 13: online shopping at random (five batches) and food delivery at random.
+ROUND13 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(67, 72)}
+ROUND13["new72"] = [("waimai", None, "random", 300)]
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -294,7 +299,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "5": (ROUND5, ROUND2_SEED + 3), "6": (ROUND6, ROUND2_SEED + 4),
              "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6),
              "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8),
-             "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10)}
+             "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10),
+             "13": (ROUND13, ROUND2_SEED + 11)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
