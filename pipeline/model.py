@@ -55,10 +55,21 @@ def as_frame(X) -> pd.DataFrame:
         if "text" not in X.columns:
             raise ValueError(f"model input needs a 'text' column (columns seen: {', '.join(map(str, X.columns))})")
         # by position: X may carry any index (a fold's rows), the new frame is numbered 0..n-1
-        rating = pd.to_numeric(X["rating"], errors="coerce").to_numpy(dtype=float) if "rating" in X.columns else np.nan
+        rating = star_ratings(X["rating"]) if "rating" in X.columns else np.nan
         return pd.DataFrame({"text": text_column(X["text"].tolist()), "rating": rating}, index=range(len(X)))
     texts = list(X)
     return pd.DataFrame({"text": text_column(texts), "rating": np.full(len(texts), np.nan)})
+
+
+def star_ratings(column: pd.Series) -> np.ndarray:
+    """A rating column read as scoring reads it (:func:`pipeline.predict.parse_rating`: ``4星``,
+    ``★★★★``, ``好评`` …; 1–5, NaN for anything else) — one reading for training and scoring."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        r = column.to_numpy(dtype=float)
+        return np.where((r >= 1) & (r <= 5), r, np.nan)
+    from pipeline.predict import parse_rating
+
+    return np.array([parse_rating(v) for v in column.tolist()], dtype=float)
 
 
 def text_column(texts: list, index=None) -> pd.Series:

@@ -202,9 +202,7 @@ class Predictor(BaseEstimator):
         """Training data for ``ratings="after"``: the ratings blanked, and each review rated
         ``high_rating`` or more that is labelled ``none`` relabelled ``novice_buyer`` — the text
         of praise or of no complaint, which the rating turns into ``no_complaint`` afterwards."""
-        frame = as_frame(X)
-        if isinstance(X, pd.DataFrame) and "rating" in X.columns:  # read as scoring reads them (4星, ★★★★★, 好评)
-            frame["rating"] = np.array([parse_rating(v) for v in X["rating"].tolist()], dtype=float)
+        frame = as_frame(X)  # ratings read as scoring reads them (4星, ★★★★★, 好评)
         high = frame["rating"].to_numpy(dtype=float) >= self.high_rating
         if primary is not None:
             Y, primary = np.array(Y, dtype=np.int64, copy=True), np.array(primary, copy=True)

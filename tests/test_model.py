@@ -41,6 +41,20 @@ def test_rating_features_one_hot():
     assert X.toarray().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 1, 0]]
 
 
+def test_model_input_reads_ratings_as_scoring_does():
+    """Training reads a rating column the way scoring does (parse_rating): 4星 is 4, ★★ is 2,
+    好评 is 5; a number outside 1–5 or any other text is unknown — in text and numeric columns."""
+    from pipeline.model import as_frame
+    from pipeline.predict import parse_rating
+
+    cells = ["4星", "★★", "好评", "５", "10", "0.5", "4/10", "很好", None, 3]
+    got = as_frame(pd.DataFrame({"text": ["x"] * len(cells), "rating": cells}))["rating"].to_numpy()
+    np.testing.assert_array_equal(got, [4.0, 2.0, 5.0, 5.0, np.nan, np.nan, np.nan, np.nan, np.nan, 3.0])
+    np.testing.assert_array_equal(got, [parse_rating(c) for c in cells])
+    numeric = as_frame(pd.DataFrame({"text": ["x"] * 5, "rating": [1, 5, 0, 9, np.nan]}))["rating"].to_numpy()
+    np.testing.assert_array_equal(numeric, [1.0, 5.0, np.nan, np.nan, np.nan])
+
+
 def test_baseline_is_the_plain_recipe(fixture_frame):
     from pipeline.data import indicator
 
