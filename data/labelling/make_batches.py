@@ -16,6 +16,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 11   # round 11: new55-60
     python data/labelling/make_batches.py --round 12   # round 12: new61-66
     python data/labelling/make_batches.py --round 13   # round 13: new67-72
+    python data/labelling/make_batches.py --round 14   # round 14: new73-78
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -252,6 +253,10 @@ ROUND12 = {
 ROUND13 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(67, 72)}
 ROUND13["new72"] = [("waimai", None, "random", 300)]
 
+# round 14: the same kinds as round 13.
+ROUND14 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(73, 78)}
+ROUND14["new78"] = [("waimai", None, "random", 300)]
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -300,7 +305,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "7": (ROUND7, ROUND2_SEED + 5), "8": (ROUND8, ROUND2_SEED + 6),
              "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8),
              "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10),
-             "13": (ROUND13, ROUND2_SEED + 11)}
+             "13": (ROUND13, ROUND2_SEED + 11),
+             "14": (ROUND14, ROUND2_SEED + 12)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
