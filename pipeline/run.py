@@ -38,8 +38,20 @@ class Interrupted(Exception):
         super().__init__(f"interrupted by {signal.Signals(signum).name}; no output written")
 
 
+#: the signals received during this scoring run: an exception raised by a signal handler is lost
+#: when the handler happens to run inside a ``__del__`` or a weakref callback ("Exception ignored
+#: in …"), so the file loop also checks this list at every chunk and before the output is kept
+_RECEIVED: list[int] = []
+
+
 def _raise_interrupt(signum, frame):
+    _RECEIVED.append(signum)
     raise Interrupted(signum)
+
+
+def _check_interrupt() -> None:
+    if _RECEIVED:
+        raise Interrupted(_RECEIVED[0])
 
 
 _FOUR: list[np.ndarray] = []
@@ -273,8 +285,13 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     summary = {"rows": 0, "suspected": 0}
     bar = _progress(progress, table)
     pool = None
-    old = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM always; Ctrl-C unless this process was started with it ignored (a script's `cmd &`,
+    # where the shell means it to run on)
+    caught = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
+    old = {s: signal.getsignal(s) for s in caught}
+    _RECEIVED.clear()
+    for s in caught:
+        signal.signal(s, _raise_interrupt)
     try:
         chunks = bounded_chunks(table.chunks(), roles.get("text"), chunk_chars)
         payloads = ((_role_frame(c, roles), int(c.index[0]) if len(c) else 0, c) for c in chunks)
@@ -287,6 +304,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
                 return chunk[keep].to_numpy(dtype=object).T.tolist() if keep else []
 
             def write(rows, suspected, causes):
+                _check_interrupt()
                 summary["suspected"] += suspected
                 if isinstance(rows, str):
                     out.text(rows)
@@ -295,6 +313,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
                 out.summary(causes)
 
             def tally(primary, n):
+                _check_interrupt()
                 for c, k in Counter(primary.tolist() if isinstance(primary, np.ndarray) else primary).items():
                     counts[c] = counts.get(c, 0) + k  # in order of first appearance, as row by row
                 summary["rows"] += n
@@ -314,6 +333,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
                 _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally, render)
             else:
                 _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally, render)
+            _check_interrupt()  # nothing is kept of a run a signal stopped, even one whose exception was lost
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT) from None
     finally:

@@ -34,10 +34,9 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline import __version__
-from pipeline.data import indicator, load_labelled, primary_index
+from pipeline.data import indicator, load_labelled, primary_index, text_key  # noqa: F401 (text_key: part of this module's API)
 from pipeline.evaluate import metrics, plot_confusion, primary_confusion, report
 from pipeline.model import build_baseline, build_model, fit_model, strata_of
-from pipeline.normalize import normalize
 from pipeline.paths import DEFAULT_MODEL, ROOT
 from pipeline.predict import Predictor
 from pipeline.segment import current_backend
@@ -78,11 +77,6 @@ def ui_url(port: int = 5000) -> str:
     use_experiment(EXPERIMENT)
     exp = mlflow.get_experiment_by_name(EXPERIMENT)
     return f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs"
-
-
-def text_key(text: str) -> str:
-    """Identity of a review for duplicate grouping and train/test overlap checks."""
-    return hashlib.sha1("".join(normalize(text).split()).encode("utf-8")).hexdigest()[:16]
 
 
 def data_hash(frame: pd.DataFrame) -> str:

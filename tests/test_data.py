@@ -42,6 +42,19 @@ def test_authored_reviews_never_duplicate_evaluated_ones(labelled):
     assert authored.isdisjoint(evaluated)
 
 
+def test_an_authored_twin_of_a_labelled_review_is_dropped_not_the_review():
+    """A label round that draws a text an engineer also wrote (還 可 以 吧 / 还可以吧): the
+    authored copy goes, the real review and every other authored row stay, in order."""
+    from pipeline.data import without_authored_twins
+
+    frame = pd.DataFrame({"id": ["os1", "aw1", "aw2", "wm1"],
+                          "text": ["还 可 以 吧", "還可以吧", "返我50块就改好评", "送餐太慢"],
+                          "source": ["real", "authored", "authored", "waimai"]})
+    out = without_authored_twins(frame)
+    assert out["id"].tolist() == ["os1", "aw2", "wm1"]
+    assert without_authored_twins(frame.iloc[[1, 2]])["id"].tolist() == ["aw1", "aw2"]
+
+
 def test_primary_is_one_of_the_labels(labelled):
     ok = [p == "none" or p in ls for p, ls in zip(labelled["primary"], labelled["labels"])]
     assert all(ok)
