@@ -74,9 +74,10 @@ def test_a_signal_whose_exception_was_lost_still_stops_the_run(tiny_model_path, 
         return real(self, *a, **k)
 
     monkeypatch.setattr(Predictor, "score_chunk", score_and_lose_a_signal)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(run.Interrupted) as err:
         run.score_file(src, out, model_path=tiny_model_path, jobs=1, chunksize=20)
     assert err.value.status == 130
     assert out.read_text(encoding="utf-8") == "previous good output\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "pred.csv"]  # no temporary output left
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are put back
+    assert {s: signal.getsignal(s) for s in before} == before  # the handlers are put back
