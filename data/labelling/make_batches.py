@@ -17,6 +17,8 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 12   # round 12: new61-66
     python data/labelling/make_batches.py --round 13   # round 13: new67-72
     python data/labelling/make_batches.py --round 14   # round 14: new73-78
+    python data/labelling/make_batches.py --round 15   # round 15: new79-88
+    python data/labelling/make_batches.py --round 16   # round 16: new89-98
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -257,6 +259,14 @@ ROUND13["new72"] = [("waimai", None, "random", 300)]
 ROUND14 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(73, 78)}
 ROUND14["new78"] = [("waimai", None, "random", 300)]
 
+# round 15 (2026-12-03): online shopping at random (eight batches) and food delivery at random (two).
+ROUND15 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(79, 87)}
+ROUND15.update({f"new{k}": [("waimai", None, "random", 300)] for k in (87, 88)})
+
+# round 16: the same kinds as round 15.
+ROUND16 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(89, 97)}
+ROUND16.update({f"new{k}": [("waimai", None, "random", 300)] for k in (97, 98)})
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -306,7 +316,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "9": (ROUND9, ROUND2_SEED + 7), "10": (ROUND10, ROUND2_SEED + 8),
              "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10),
              "13": (ROUND13, ROUND2_SEED + 11),
-             "14": (ROUND14, ROUND2_SEED + 12)}
+             "14": (ROUND14, ROUND2_SEED + 12), "15": (ROUND15, ROUND2_SEED + 13),
+             "16": (ROUND16, ROUND2_SEED + 14)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
