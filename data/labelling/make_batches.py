@@ -19,6 +19,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 14   # round 14: new73-78
     python data/labelling/make_batches.py --round 15   # round 15: new79-88
     python data/labelling/make_batches.py --round 16   # round 16: new89-98
+    python data/labelling/make_batches.py --round 17   # round 17: new99-108
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -267,13 +268,18 @@ ROUND15.update({f"new{k}": [("waimai", None, "random", 300)] for k in (87, 88)})
 ROUND16 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(89, 97)}
 ROUND16.update({f"new{k}": [("waimai", None, "random", 300)] for k in (97, 98)})
 
+# round 17: the same kinds again.
+ROUND17 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(99, 107)}
+ROUND17.update({f"new{k}": [("waimai", None, "random", 300)] for k in (107, 108)})
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
-    first = min(plan)  # the batches of earlier rounds (so a round draws the same again)
+    number = lambda name: int(name[3:])  # noqa: E731  new01 … new99, new100 …: by number, not as text
+    first = min(map(number, plan))  # the batches of earlier rounds (so a round draws the same again)
     taken = set()
     for path in OUT.glob("*.csv"):
-        if path.stem.startswith("old") or path.stem < first:
+        if path.stem.startswith("old") or number(path.stem) < first:
             taken |= set(pd.read_csv(path, dtype=str).id)
     sample = pd.read_csv(HERE.parent / "sample_reviews.csv", dtype=str)
     taken |= set(sample.iloc[:, 0])
@@ -317,7 +323,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10),
              "13": (ROUND13, ROUND2_SEED + 11),
              "14": (ROUND14, ROUND2_SEED + 12), "15": (ROUND15, ROUND2_SEED + 13),
-             "16": (ROUND16, ROUND2_SEED + 14)}
+             "16": (ROUND16, ROUND2_SEED + 14), "17": (ROUND17, ROUND2_SEED + 15)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
