@@ -176,6 +176,33 @@ def is_masked(name: str) -> bool:
     return "*" in name or not name.strip()
 
 
+#: dates outside this window are an export's placeholders (1970-01-01, 9999-12-31), not dates
+DATE_WINDOW = (pd.Timestamp("1995-01-01"), pd.Timestamp("2100-01-01"))
+_YMD = re.compile(r"(\d)\s*[年/.]\s*(\d{1,2})\s*[月/.]\s*(\d{1,2})(?:\s*日)?")
+
+
+def parse_dates(values) -> pd.Series:
+    """Naive datetimes of date cells (ISO fast path, then any other format; 2024年5月1日 and
+    2024/5/1 too), NaT when unreadable or outside :data:`DATE_WINDOW`. An explicit UTC offset is
+    read as UTC, zones mixed or not; any year parses (no nanosecond Timestamp on the way)."""
+    s = pd.Series(list(values), dtype=object).astype(str).str.strip()
+    s = s.str.replace(_YMD, r"\1-\2-\3", regex=True)
+    out = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
+    rest = out.isna() & (s != "")
+    if rest.any():
+        out[rest] = pd.to_datetime(s[rest], errors="coerce", format="mixed", utc=True)
+    out = out.dt.tz_localize(None)
+    return out.where((out >= DATE_WINDOW[0]) & (out < DATE_WINDOW[1]))
+
+
+def epoch_seconds(dates) -> np.ndarray:
+    """Seconds since the epoch of date cells (:func:`parse_dates`), -1 when there is no date."""
+    when = parse_dates(dates).to_numpy().astype("datetime64[s]")
+    secs = when.astype(np.int64)
+    secs[np.isnat(when)] = -1
+    return secs
+
+
 @dataclass
 class Signals:
     """Per-row batch signals, aligned with the input rows."""
@@ -242,10 +269,7 @@ class Collector:
         self._buyer.append(self._encode("buyer", buyers, is_masked) if buyers is not None else np.full(n, -1))
         self._item.append(self._encode("item", items) if items is not None else np.full(n, -1))
         if dates is not None:
-            t = pd.to_datetime(pd.Series(list(dates), dtype=object), errors="coerce", format="mixed")
-            # seconds since the epoch whatever the datetime resolution (pandas 3 may not use ns)
-            secs = ((t - pd.Timestamp(0)) // pd.Timedelta(seconds=1)).fillna(-1).astype(np.int64)
-            self._time.append(secs.to_numpy())
+            self._time.append(epoch_seconds(dates))
         else:
             self._time.append(np.full(n, -1, dtype=np.int64))
         r = np.asarray(ratings, dtype=float) if ratings is not None else np.full(n, np.nan)

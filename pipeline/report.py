@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.batch import is_masked
+from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
 from pipeline.tables import InputError, _writable_place, atomic_csv, english_header, find_columns, read_frame
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
@@ -271,17 +271,6 @@ def _label(cause: str) -> str:
     return BY_ID[cause].zh if cause in BY_ID else SPECIAL_ZH.get(cause, cause)
 
 
-def _parse_dates(values: pd.Series) -> pd.Series:
-    """Datetimes of a date column (ISO fast path, then any other format), NaT when unreadable."""
-    s = values.astype(str).str.strip()
-    s = s.str.replace(r"(\d)\s*[年/.]\s*(\d{1,2})\s*[月/.]\s*(\d{1,2})\s*日?", r"\1-\2-\3", regex=True)
-    out = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
-    rest = out.isna() & (s != "")
-    if rest.any():
-        out[rest] = pd.to_datetime(s[rest], errors="coerce", format="mixed", utc=True)
-    return out.dt.tz_localize(None)  # naive (an export's local time; an explicit offset is read as UTC)
-
-
 @dataclass
 class Reviews:
     """A predictions file in the shape the report needs."""
@@ -313,7 +302,7 @@ def load_reviews(df: pd.DataFrame, roles: dict[str, str | None]) -> Reviews:
     has_rating = bool(roles.get("rating")) and bool(out["rating"].notna().any())
     # a bad review: rated 3 or less; every row when the file has no rating (as the batch signals count)
     out["bad"] = out["rating"].isna() | (out["rating"] <= 3) if has_rating else True
-    out["date"] = _parse_dates(out["date_text"]) if roles.get("date") else pd.NaT
+    out["date"] = parse_dates(out["date_text"]) if roles.get("date") else pd.NaT
     has_item = bool(roles.get("item")) and bool((out["item"] != "").any())
     dated = int(out["date"].notna().sum()) if roles.get("date") else 0
     return Reviews(out, roles, has_rating, has_item, dated > 0, dated)

@@ -208,10 +208,26 @@ def _score_and_finish(payload):
     return (*_finished_rows(predictor, s, base, render=render), s.primary, len(s))
 
 
-def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
+def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None], where: str | None = None) -> pd.DataFrame:
     """The columns the Predictor reads, under their role names (the cells as they are: object
-    columns, no conversion to Arrow strings and back on the way to the worker)."""
-    return pd.DataFrame({r: chunk[roles[r]].tolist() for r in ROLE_NAMES if roles.get(r)}, index=chunk.index, dtype=object)
+    columns, no conversion to Arrow strings and back on the way to the worker). A row that
+    repeats the header (exports joined end to end) is no review: its text is read as blank
+    (``empty``), its cells stay in the output, and ``where`` (the file) gets one warning."""
+    frame = pd.DataFrame({r: chunk[roles[r]].tolist() for r in ROLE_NAMES if roles.get(r)}, index=chunk.index, dtype=object)
+    text = roles.get("text")
+    if text is not None and len(chunk):
+        header = [str(c).lstrip("\ufeff").strip() for c in chunk.columns]
+        cells = chunk[roles["text"]].astype(str).str.lstrip("\ufeff").str.strip()
+        maybe = np.flatnonzero((cells == str(text).lstrip("\ufeff").strip()).to_numpy())
+        repeats = [i for i in maybe if [str(v).lstrip("\ufeff").strip() for v in chunk.iloc[i].tolist()] == header]
+        if repeats:
+            frame.iloc[repeats, frame.columns.get_loc("text")] = ""
+            if where is not None:
+                first = int(chunk.index[repeats[0]]) + 1
+                warn(f"{where}: data row {first} repeats the header row (files joined end to end?)"
+                     + (f", and {len(repeats) - 1} more in its chunk" if len(repeats) > 1 else "")
+                     + "; kept in the output as `empty`, not scored as a review")
+    return frame
 
 
 #: A chunk holds at most this many characters of review text, each review counted up to the
@@ -294,7 +310,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
         signal.signal(s, _raise_interrupt)
     try:
         chunks = bounded_chunks(table.chunks(), roles.get("text"), chunk_chars)
-        payloads = ((_role_frame(c, roles), int(c.index[0]) if len(c) else 0, c) for c in chunks)
+        payloads = ((_role_frame(c, roles, str(src)), int(c.index[0]) if len(c) else 0, c) for c in chunks)
         with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
                 tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
 

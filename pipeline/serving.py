@@ -40,16 +40,25 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         """The Predictor's columns; a request's mistakes (no text column …) are the CLI's one-line
         message as a 400 answer, an empty request an empty answer, a list of texts (``inputs``)
-        one review per text."""
+        one review per text, a single text one review."""
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
         from pipeline.tables import InputError
 
+        if isinstance(model_input, np.ndarray) and model_input.ndim == 0:
+            model_input = model_input.item()
+        if isinstance(model_input, (str, bytes)):
+            model_input = [model_input]  # one review
         if isinstance(model_input, (list, tuple, pd.Series)) or (isinstance(model_input, np.ndarray) and model_input.ndim == 1):
             model_input = list(model_input)  # texts
         elif not isinstance(model_input, pd.DataFrame):
-            model_input = pd.DataFrame(model_input)
+            try:
+                model_input = pd.DataFrame(model_input)
+            except (ValueError, TypeError) as exc:  # ragged columns, a scalar of another type …
+                raise MlflowException(f"the request's inputs are not a table of reviews ({exc}); send "
+                                      f"columns of equal length, records, or a list of texts",
+                                      error_code=INVALID_PARAMETER_VALUE) from None
         if len(model_input) == 0:
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in PRED_COLUMNS})
         try:

@@ -299,12 +299,30 @@ def _read_sample(path: Path) -> bytes:
         return b"".join(pieces)
 
 
+_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # the stream of a password-protected .xlsx (an OLE file)
+
+
+def _what_magic(path: Path, head: bytes) -> str | None:
+    """What a file of another kind is, from its first bytes (None: none we know)."""
+    what = next((w for m, w in _MAGIC.items() if head.startswith(m)), None)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        try:
+            with open(path, "rb") as fh:
+                encrypted = _ENCRYPTED in fh.read(1 << 20)
+        except OSError:
+            encrypted = False
+        if encrypted:
+            what = ("a password-protected (encrypted) Excel workbook: open it in Excel, remove the password "
+                    "(File → Info → Protect Workbook) and save it again")
+    return what
+
+
 def _check_magic(path: Path, head: bytes) -> None:
     if head.startswith(b"PK\x03\x04") and b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in head[:100]:
         raise InputError(f"{path}: this is an OpenDocument spreadsheet (.ods), not a CSV file: save it as .xlsx or CSV")
-    for magic, what in _MAGIC.items():
-        if head.startswith(magic):
-            raise InputError(f"{path}: this is {what}, not a CSV file")
+    what = _what_magic(path, head)
+    if what:
+        raise InputError(f"{path}: this is {what}, not a CSV file")
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -626,9 +644,11 @@ def _choose_encoding(path: Path, encoding: str | None) -> tuple[str, bytes]:
     if encoding is None:
         return sniff_encoding(path, sample), sample
     try:
-        codecs.lookup(encoding)
+        text_codec = codecs.lookup(encoding)._is_text_encoding
     except LookupError:
-        raise InputError(f"{path}: unknown encoding {encoding!r} (e.g. utf-8, gb18030, big5, utf-16)") from None
+        text_codec = False
+    if not text_codec:  # unknown, or a bytes-to-bytes codec (hex, base64, zlib, rot13 …)
+        raise InputError(f"{path}: unknown encoding {encoding!r} (e.g. utf-8, gb18030, big5, utf-16)")
     _check_magic(path, sample)
     # a given encoding is used as given unless the bytes clearly are something else
     try:
@@ -838,6 +858,53 @@ def _sheet_has_formulas(wb, ws) -> bool:
         return True
 
 
+_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)\b([^>]*)>")
+_REF_ATTR = re.compile(rb'\br="([A-Z]*)(\d+)"')
+
+
+def _out_of_order(wb, ws) -> str | None:
+    """Where the sheet's XML stores a row or cell behind one before it (row 4 before row 2, cell C2
+    before A2, a row twice), else None. Excel never writes that, but a script can, and openpyxl's
+    streaming reader silently drops what comes "behind" (rows and cells lost, no error)."""
+    from openpyxl.utils import column_index_from_string
+
+    last_row, last_col = 0, 0
+    try:
+        with wb._archive.open(ws._worksheet_path) as fh:
+            tail = b""
+            while True:
+                piece = fh.read(1 << 20)
+                data = tail + piece
+                cut = data.rfind(b"<") if piece else len(data)
+                if cut < 0:
+                    cut = len(data)
+                for m in _ROW_OR_CELL.finditer(data, 0, cut):
+                    ref = _REF_ATTR.search(m.group(2))
+                    if ref is None:
+                        continue
+                    letters, number = ref.group(1).decode(), int(ref.group(2))
+                    if m.group(1) == b"row":
+                        if number <= last_row:
+                            return f"row {number} is stored after row {last_row}"
+                        last_row, last_col = number, 0
+                    elif letters:
+                        col = column_index_from_string(letters)
+                        if number != last_row and last_row:
+                            return f"cell {letters}{number} is stored inside row {last_row}"
+                        if col <= last_col:
+                            return f"cell {letters}{number} is stored after a cell to its right"
+                        last_col = col
+                if not piece:
+                    return None
+                tail = data[cut:]
+    except Exception:  # unknown layout: let the reader itself decide
+        return None
+
+
+def _hidden(ws) -> bool:
+    return getattr(ws, "sheet_state", "visible") != "visible"
+
+
 def _first_row(ws) -> tuple[int, list[str]] | None:
     for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
         if row and any(v is not None and _cell_text(v) != "" for v in row):
@@ -908,7 +975,9 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     with open(path, "rb") as fh:
         head = fh.read(8)
     if not head.startswith(b"PK\x03\x04"):
-        what = next((w for m, w in _MAGIC.items() if head.startswith(m)), None)
+        what = _what_magic(path, head)
+        if what and "password" in what:
+            raise InputError(f"{path}: this is {what}")
         if what:
             raise InputError(f"{path}: this is {what}, not an Excel workbook")
         raise InputError(f"{path}: not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)")
@@ -925,7 +994,9 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     except Exception as exc:
         wb.close()
         raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
-    filled = [(ws, f) for ws, f in firsts if f is not None]
+    # visible sheets first: a hidden sheet (stale data the operator cannot see) is read only
+    # when no visible one will do
+    filled = sorted(((ws, f) for ws, f in firsts if f is not None), key=lambda p: _hidden(p[0]))
     if not filled:
         wb.close()
         raise InputError(f"{path}: the workbook is empty (no sheet holds any cell)")
@@ -948,14 +1019,19 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     where = f"{path} (sheet {ws.title!r})"
     if roles:
         _say_duplicates(columns, roles, where)
-    others = [o.title for o, _ in filled if o is not ws]
-    position = f"{sheets.index(ws) + 1} of {len(sheets)}"
+    others = [repr(o.title) + (" (hidden)" if _hidden(o) else "") for o, _ in filled if o is not ws]
+    position = f"{sheets.index(ws) + 1} of {len(sheets)}" + (", a hidden sheet" if _hidden(ws) else "")
     if others:
-        warn(f"{path}: read sheet {ws.title!r} ({position}); sheet(s) {', '.join(map(repr, others))} also hold data "
+        warn(f"{path}: read sheet {ws.title!r} ({position}); sheet(s) {', '.join(others)} also hold data "
              f"and were not read — move the reviews to one sheet or save that sheet as CSV")
     else:
         note(f"{path}: read sheet {ws.title!r} ({position}), header on row {hrow}")
     width = len(columns)
+    order = _out_of_order(wb, ws)
+    if order:
+        wb.close()
+        raise InputError(f"{where}: the sheet's rows or cells are stored out of order ({order}), which Excel never writes "
+                         f"and which would lose rows; open the file in Excel and save it again, or save the sheet as CSV")
     formulas = _sheet_has_formulas(wb, ws)
 
     def rows_of(sheet):  # cells, not values: a number is read with its number format

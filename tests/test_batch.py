@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.batch import Collector, Signals, signatures
+from pipeline.batch import Collector, Signals, epoch_seconds, parse_dates, signatures
 from pipeline.cli import main
 from pipeline.normalize import normalize_many
 
@@ -60,6 +60,28 @@ def test_burst_on_one_item():
     assert s.burst.tolist() == [5, 5, 5, 5, 5, 0]
     spread = [f"2024-06-{d:02d} 10:00" for d in range(1, 7)]
     assert _collect(["差评内容第%d条很差" % i for i in range(6)], items=["杯子"] * 6, dates=spread).burst.tolist() == [0] * 6
+
+
+def test_placeholder_dates_are_no_dates_and_never_refuse_a_file():
+    """Exports put 9999-12-31, 0001-01-01 or 1970-01-01 where a date is unknown: read as no date
+    (not a burst of their own, not an out-of-bounds error refusing the file); zones may mix."""
+    assert parse_dates(["2024/5/1 12:00", "2024年5月1日 8:30", "2024.05.01", "2024-05-01T12:00+08:00"]).tolist() == [
+        pd.Timestamp("2024-05-01 12:00"), pd.Timestamp("2024-05-01 08:30"), pd.Timestamp("2024-05-01"), pd.Timestamp("2024-05-01 04:00")]
+    assert epoch_seconds(["9999-12-31", "0001-01-01", "1970-01-01 00:00:00", "昨天", None, "2024-05-01"]).tolist() == [
+        -1, -1, -1, -1, -1, 1714521600]
+    assert epoch_seconds(["2024-05-01 10:00:00+08:00", "2024-05-01 02:00:00"]).tolist() == [1714528800] * 2
+    s = _collect(["差评内容第%d条很差" % i for i in range(6)], items=["杯子"] * 6, dates=["9999-12-31"] * 6)
+    assert s.burst.tolist() == [0] * 6
+
+
+def test_score_and_report_read_placeholder_dates(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "d.csv"
+    src.write_text("评价编号,评价内容,评分,评价时间\n1,质量太差了,1,2024-05-01\n2,快递太慢,2,9999-12-31\n3,客服不理人,1,0001-01-01\n",
+                   encoding="utf-8")
+    assert main(["score", str(src), "-o", str(tmp_path / "p.csv"), "--model", str(tiny_model_path), "-q"]) == 0
+    out = pd.read_csv(tmp_path / "p.csv", dtype=str)
+    assert out["review_id"].tolist() == ["1", "2", "3"]
+    assert main(["report", str(tmp_path / "p.csv"), "-o", str(tmp_path / "r.html")]) == 0, capsys.readouterr().err
 
 
 def test_noisy_or_score():

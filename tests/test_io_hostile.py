@@ -429,6 +429,95 @@ def test_xlsx_damaged_after_its_first_rows_is_one_line(tmp_path, capsys, tiny_mo
     assert "open it in Excel and save it again" in err
 
 
+def _rows_of(x: bytes) -> list[bytes]:
+    return re.findall(rb"<row .*?</row>", x, re.S)
+
+
+@pytest.mark.parametrize("name, edit, detail", [
+    # rows 1, 4, 2, 3: openpyxl's streaming reader would blank rows 2 and 3 (their ids and texts lost)
+    ("rows_out_of_order", lambda x: x.replace(b"".join(_rows_of(x)), b"".join(_rows_of(x)[i] for i in (0, 3, 1, 2))),
+     "row 2 is stored after row 4"),
+    # the cells of row 2 as C, B, A: its id and text would be lost
+    ("cells_out_of_order", lambda x: x.replace(_rows_of(x)[1], re.sub(
+        rb"(<row [^>]*>)(.*)(</row>)", lambda m: m.group(1) + b"".join(re.findall(rb"<c .*?</c>", m.group(2), re.S)[::-1]) + m.group(3),
+        _rows_of(x)[1], flags=re.S)), "cell B2 is stored after a cell to its right"),
+    ("row_twice", lambda x: x.replace(_rows_of(x)[2], _rows_of(x)[2] * 2), "row 3 is stored after row 3"),
+])
+def test_xlsx_stored_out_of_order_is_refused_not_half_read(tmp_path, capsys, tiny_model_path, name, edit, detail):
+    """Excel writes rows and cells in order; a sheet whose XML does not (a script's, an attacker's)
+    would lose rows silently in the streaming reader: one line names the file, the sheet and where."""
+    good = workbook(tmp_path / "good.xlsx", {"评价": [["评价编号", "评价内容", "评分"], ["1", R[0], 1], ["2", R[1], 2], ["3", R[2], 1]]})
+    code = main(["score", str(good), "-o", str(tmp_path / "ok.csv"), "--model", str(tiny_model_path), "-q"])
+    assert code == 0 and [r[:2] for r in read_csv_out(tmp_path / "ok.csv")[1]] == [["1", R[0]], ["2", R[1]], ["3", R[2]]]
+    src = _damage_sheet(good, tmp_path / f"{name}.xlsx", edit)
+    out = tmp_path / "o.csv"
+    code = main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists() and err == (
+        f"reviewcause: error: {src} (sheet '评价'): the sheet's rows or cells are stored out of order ({detail}), which Excel "
+        f"never writes and which would lose rows; open the file in Excel and save it again, or save the sheet as CSV\n")
+
+
+def test_xlsx_hidden_sheet_is_read_only_when_no_visible_one_will_do(tmp_path, capsys, tiny_model_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    old = wb.active
+    old.title = "旧数据"
+    for row in (["评价内容"], ["上个月的旧评价"]):
+        old.append(row)
+    old.sheet_state = "hidden"
+    new = wb.create_sheet("评价")
+    for row in (["评价编号", "评价内容"], ["A1", R[0]]):
+        new.append(row)
+    wb.save(tmp_path / "h.xlsx")
+    code = main(["score", str(tmp_path / "h.xlsx"), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0 and err[0] == (f"reviewcause: warning: {tmp_path / 'h.xlsx'}: read sheet '评价' (2 of 2); sheet(s) '旧数据' "
+                                    f"(hidden) also hold data and were not read — move the reviews to one sheet or save that sheet as CSV")
+    assert [r[:2] for r in read_csv_out(tmp_path / "o.csv")[1]] == [["A1", R[0]]]
+
+
+@pytest.mark.parametrize("suffix, tail", [(".xlsx", ""), (".csv", ", not a CSV file")])
+def test_password_protected_workbook_is_named(tmp_path, capsys, tiny_model_path, suffix, tail):
+    """An encrypted .xlsx is an OLE file holding an "EncryptedPackage" stream: say so (saving it
+    again as .xlsx, as for an old .xls, would keep the password)."""
+    data = bytearray(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096))
+    name = "EncryptedPackage".encode("utf-16-le")
+    data[1024:1024 + len(name)] = name
+    src = tmp_path / f"locked{suffix}"
+    src.write_bytes(bytes(data))
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)])
+    assert code == 2 and capsys.readouterr().err == (
+        f"reviewcause: error: {src}: this is a password-protected (encrypted) Excel workbook: open it in Excel, remove the "
+        f"password (File → Info → Protect Workbook) and save it again{tail}\n")
+
+
+@pytest.mark.parametrize("codec", ["hex", "base64", "rot13", "zlib"])
+def test_a_bytes_codec_is_no_text_encoding(tmp_path, capsys, tiny_model_path, codec):
+    src = tmp_path / "a.csv"
+    src.write_bytes(basic())
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "--encoding", codec])
+    assert code == 2 and capsys.readouterr().err == (
+        f"reviewcause: error: {src}: unknown encoding {codec!r} (e.g. utf-8, gb18030, big5, utf-16)\n")
+
+
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+def test_a_header_repeated_mid_file_is_kept_but_not_scored(tmp_path, capsys, tiny_model_path, bom):
+    """Two exports joined end to end (`cat jan.csv feb.csv`, the second one's BOM too): the second
+    header is a row of the output — nothing is lost — but `empty`, not a review in the cause mix."""
+    src = tmp_path / "joined.csv"
+    src.write_bytes(basic() + (bom + "评价编号,评价内容\n4,客服不理人\n").encode())
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0 and err[0] == (f"reviewcause: warning: {src}: data row 4 repeats the header row (files joined end to "
+                                    f"end?); kept in the output as `empty`, not scored as a review")
+    header, rows = read_csv_out(tmp_path / "o.csv")
+    cause = header.index("cause")
+    assert [r[:2] for r in rows] == ROWS + [[bom + "评价编号", "评价内容"], ["4", "客服不理人"]]
+    assert rows[3][cause] == "empty" and all(r[cause] != "empty" for r in rows[:3] + rows[4:])
+
+
 def test_pipe_or_fifo_input_is_refused_without_blocking(tmp_path, capsys, tiny_model_path):
     """A FIFO (or a pipe such as /dev/stdin under ``cat f |``) is refused before it is opened, so
     an unwritten FIFO cannot hang the job; a redirected regular file is read."""

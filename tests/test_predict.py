@@ -276,6 +276,12 @@ def test_pyfunc_request_mistakes_are_one_line_and_empty_is_empty(tiny_model):
     assert list(m.predict(None, pd.DataFrame()).columns) == PRED_COLUMNS and len(m.predict(None, pd.DataFrame())) == 0
     texts = m.predict(None, np.array(["快递太慢", "质量差"], dtype=object))
     assert texts["review_id"].tolist() == ["1", "2"] and texts["cause"].tolist() == tiny_model.predict(["快递太慢", "质量差"])["cause"].tolist()
+    # one text alone (REST {"inputs": "很差"} arrives as a 0-d array or a str) is one review
+    for one in ("快递太慢", np.array("快递太慢", dtype=object)):
+        assert m.predict(None, one)["cause"].tolist() == tiny_model.predict(["快递太慢"])["cause"].tolist()
+    with pytest.raises(MlflowException, match=r"not a table of reviews .*All arrays must be of the same length") as info:
+        m.predict(None, {"评价内容": ["很差", "好"], "评价编号": ["a"]})  # ragged columns
+    assert info.value.get_http_status_code() == 400
 
 
 def test_missing_cells_are_blank_at_every_door(tiny_model):

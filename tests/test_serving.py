@@ -155,6 +155,15 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
         from pipeline.persist import load_predictor
 
         assert rows[0]["cause"] == load_predictor(tiny_model_path).predict(["快递太慢"]).loc[0, "cause"]
+        one = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"inputs": "快递太慢"}).encode())  # one text, not a list
+        assert [r["cause"] for r in json.loads(urllib.request.urlopen(one, timeout=60).read())["predictions"]] == [rows[0]["cause"]]
+        ragged = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                        data=json.dumps({"inputs": {"评价内容": ["很差", "好"], "评价编号": ["a"]}}).encode())
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(ragged, timeout=60)
+        answer = json.loads(info.value.read())
+        assert info.value.code == 400 and "not a table of reviews" in answer["message"] and not answer.get("stack_trace")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
