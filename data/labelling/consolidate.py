@@ -29,7 +29,8 @@ OUT = HERE.parent / "labels.csv"
 
 
 def batches() -> list[str]:
-    return sorted(p.stem for p in (HERE / "batches").glob("*.csv"))
+    """new01 … new99, new100 …, then old01 …: by number (as text new100 would sort before new11)."""
+    return sorted((p.stem for p in (HERE / "batches").glob("*.csv")), key=lambda s: (s[:3], int(s[3:])))
 
 
 def complete(batch: str) -> bool:
