@@ -25,6 +25,8 @@ thresholds, primary = most probable cause.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -238,7 +240,9 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
     ``fit(X, Y, primary=None, sample_weight=None)``: ``Y`` is an ``(n, 8)`` 0/1 indicator in
     ``CAUSE_IDS`` order; ``primary`` the primary cause index (8 = none). Rows weighted below 1
     train the model but are left out when thresholds are tuned (real class balance).
-    ``tune_thresholds=False`` keeps ``fixed_threshold`` for every cause (the baseline).
+    ``tune_thresholds=False`` keeps ``fixed_threshold`` for every cause (the baseline). Inside a
+    :class:`pipeline.predict.Predictor` with the primary stacker, the thresholds are tuned on the
+    stacker's inner folds instead (:meth:`thresholds_from`; ``threshold_folds`` is then unused).
 
     The primary head's probabilities are ``(1 − primary_nb) × logistic regression +
     primary_nb × complement naive Bayes`` (:class:`sklearn.naive_bayes.ComplementNB`,
@@ -273,13 +277,22 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         return LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", max_iter=1000)
 
     def _fit_weights(self, X, Y, w):
+        from joblib import Parallel, delayed
+
         k = Y.shape[1]
         coef = np.zeros((k, X.shape[1]))
         intercept = np.full(k, -20.0)  # a cause never seen in training is never predicted
-        for j in range(k):
-            if 0 < Y[:, j].sum() < len(Y):
-                lr = clone(self._base()).fit(X, Y[:, j], sample_weight=w)
-                coef[j], intercept[j] = lr.coef_[0], lr.intercept_[0]
+        todo = [j for j in range(k) if 0 < Y[:, j].sum() < len(Y)]
+        # the causes' regressions side by side on the machine's cores (up to 2) for a large
+        # training set — liblinear gives the same weights in any process; inside a worker of the
+        # stacker's inner folds joblib runs them one after the other
+        jobs = min(2, os.cpu_count() or 1) if X.shape[0] >= PARALLEL_FROM else 1
+        if jobs > 1 and sp.issparse(X):
+            # what the first fit would do in place anyway; the workers get a read-only copy
+            X.sum_duplicates()
+        fitted = Parallel(n_jobs=jobs)(delayed(_fit_one)(self._base(), X, Y[:, j], w) for j in todo)
+        for j, (c, b) in zip(todo, fitted):
+            coef[j], intercept[j] = c, b
         return coef, intercept
 
     def fit(self, X, Y, primary=None, sample_weight=None):
@@ -335,10 +348,16 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
         for tr, te in splitter.split(np.zeros(len(Y)), clip_strata(strata, folds)):
             coef, intercept = self._fit_weights(X[tr], Y[tr], w[tr])
             oof[te] = _sigmoid(X[te] @ coef.T + intercept)
+        return self.thresholds_from(Y, oof, w)
+
+    def thresholds_from(self, Y, oof, w) -> np.ndarray:
+        """Per-cause thresholds tuned on out-of-fold probabilities ``oof`` of the training rows
+        (rows weighted below 1 — authored reviews — left out: the real class balance)."""
+        Y, w = np.asarray(Y), np.asarray(w, dtype=float)
         full = w >= 1.0
         if Y[full].sum(axis=0).min() == 0:
             full = np.ones(len(Y), bool)
-        return np.array([_best_threshold(Y[full, j], oof[full, j], self.threshold_floor) for j in range(k)])
+        return np.array([_best_threshold(Y[full, j], oof[full, j], self.threshold_floor) for j in range(Y.shape[1])])
 
     def decision_function(self, X):
         check_is_fitted(self, "coef_")
@@ -372,6 +391,15 @@ class CauseClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return (self.predict_proba(X) >= self.thresholds_).astype(int)
+
+
+#: training sets of this many reviews or more fit the causes' regressions in parallel
+PARALLEL_FROM = 5000
+
+
+def _fit_one(base, X, y, w):
+    lr = clone(base).fit(X, y, sample_weight=w)
+    return lr.coef_[0], lr.intercept_[0]
 
 
 def _sigmoid(z):

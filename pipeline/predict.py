@@ -188,12 +188,27 @@ class Predictor(BaseEstimator):
             raise ValueError(f"ratings must be 'after' or 'feature', not {self.ratings!r}")
         if self.ratings == "after":
             X, Y, primary = self._text_first(X, Y, primary)
-        self.model_ = fit_model(build_model() if self.model is None else _clone(self.model), X, Y, primary, sample_weight)
+        model = build_model() if self.model is None else _clone(self.model)
+        stacking = self.stack != "head" and primary is not None
+        # with the stacker, the thresholds are tuned on its inner folds' out-of-fold probabilities
+        # (the same per-cause regressions on the same kind of folds, fitted once instead of twice)
+        deferred = stacking and model.named_steps["clf"].tune_thresholds
+        if deferred:
+            model.named_steps["clf"].set_params(tune_thresholds=False)
+        self.model_ = fit_model(model, X, Y, primary, sample_weight)
         self.stack_ = None  # "head": the classifier's primary head decides alone
-        if self.stack != "head" and primary is not None:
+        if stacking:
             stack = PrimaryStack() if self.stack is None else _clone(self.stack)
             prepared = self.model_.named_steps["prepare"].transform(as_frame(X))
             self.stack_ = stack.fit(self.model_, prepared, Y, primary, sample_weight)
+            oof = self.stack_.__dict__.pop("_oof_proba", None)
+            if deferred:
+                clf = self.model_.named_steps["clf"]
+                w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+                Yi = np.asarray(Y, dtype=int)
+                clf.thresholds_ = (clf.thresholds_from(Yi, oof, w) if oof is not None
+                                   else clf._tune_thresholds(self.model_.named_steps["features"].transform(prepared), Yi, w))
+                clf.set_params(tune_thresholds=True)
         self.features_ = feature_names(self.model_)
         self.userdict_ = userdict_text()  # travels with the model: no file of the repo is read at predict time
         return self

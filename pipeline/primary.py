@@ -224,6 +224,9 @@ class PrimaryStack(BaseEstimator):
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.lr_ = None
         outputs = self.out_of_fold(model, prepared, Y, primary, w)
+        # the per-cause out-of-fold probabilities, for the Predictor to tune the thresholds on
+        # (taken and deleted by it: not part of the fitted stacker)
+        self._oof_proba = None if outputs is None else outputs[0]
         if outputs is None:
             return self
         F = self.features(*outputs, prepared["rating"].to_numpy(dtype=float))

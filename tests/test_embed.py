@@ -60,13 +60,13 @@ def test_the_corpus_holds_no_labelled_review_and_leaves_out_a_held_out_domain():
     from pipeline.normalize import normalize_many
 
     corpus = unlabelled_texts()
-    assert len(corpus) > 10_000  # the raw reviews no label round has drawn yet (14,071 at version 0.7.0)
+    assert len(corpus) > 4_000  # the raw reviews no label round has drawn yet (5,079 at version 0.8.0)
     labelled = load_labelled(authored=False)
     real = labelled[labelled["source"].isin(["real", "appliance", "waimai"])]
     assert not set(normalize_many(real["text"].tolist()[:3000])) & set(corpus) - {""}
     no_waimai = unlabelled_texts(("waimai",))
     waimai = pd.read_csv(__import__("pipeline.paths", fromlist=["RAW"]).RAW / "waimai_neg.csv", dtype=str)["text"]
-    assert len(corpus) - len(no_waimai) > 2_000  # the food-delivery reviews no round has labelled (3,049 at 0.7.0)
+    assert len(corpus) - len(no_waimai) > 1_000  # the food-delivery reviews no round has labelled (1,249 at 0.8.0)
     assert not set(normalize_many(waimai.tolist()[:2000])) & set(no_waimai)
 
 

@@ -148,3 +148,24 @@ def test_primary_head_naive_bayes_ignores_negative_features():
     signed.data[::7] *= -1
     clf = CauseClassifier(tune_thresholds=False).fit(signed, Y, primary)
     assert np.isfinite(clf.primary_proba(signed)).all()
+
+
+def test_causes_regressions_in_parallel_give_the_same_weights(monkeypatch):
+    """A large training set fits the per-cause regressions on two cores: the same weights as one
+    after the other (liblinear is deterministic), and a cause never seen keeps its -20 bias."""
+    import scipy.sparse as sp
+
+    import pipeline.model as model
+
+    X, Y, primary = _head_data()
+    X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=X.shape)
+    X.has_sorted_indices = False
+    X.indices[X.indptr[0]:X.indptr[1]] = X.indices[X.indptr[0]:X.indptr[1]][::-1]  # unsorted, as hstack leaves them
+    X.data[X.indptr[0]:X.indptr[1]] = X.data[X.indptr[0]:X.indptr[1]][::-1]
+    w = np.linspace(0.5, 1.0, len(primary))
+    serial = CauseClassifier()._fit_weights(X.copy(), Y, w)
+    monkeypatch.setattr(model, "PARALLEL_FROM", 10)
+    parallel = CauseClassifier()._fit_weights(X, Y, w)  # a read-only copy in each worker
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])
+    assert (parallel[1][Y.sum(axis=0) == 0] == -20.0).all() and (Y.sum(axis=0) == 0).any()

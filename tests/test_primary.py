@@ -123,3 +123,24 @@ def test_stack_parameters_are_reachable_and_a_tiny_set_falls_back_to_the_head(fi
     assert m.stack_ is not None and m.stack_.lr_ is None  # fitted, and the head decides
     out = m.predict(pd.DataFrame({"text": ["质量太差了"]}))
     assert len(out) == 1
+
+
+def test_thresholds_are_tuned_on_the_stackers_out_of_fold_probabilities(fixture_frame):
+    """With the stacker on, the per-cause regressions of its inner folds give the out-of-fold
+    probabilities the thresholds are tuned on (not a second set of fold fits), and the fitted
+    classifier reports thresholds tuned as before; the stacker keeps nothing of them."""
+    from conftest import tiny_predictor
+
+    from pipeline.data import indicator, primary_index
+    from pipeline.train import fit
+
+    frame = fixture_frame.assign(rating=np.nan)
+    m = fit(frame, tiny_predictor())
+    clf = m.model_.named_steps["clf"]
+    assert clf.tune_thresholds and not hasattr(m.stack_, "_oof_proba")
+    prepared = m.model_.named_steps["prepare"].transform(frame[["text", "rating"]])
+    Y, primary = indicator(frame["labels"]), primary_index(frame["primary"])
+    oof = m.stack_.out_of_fold(m.model_, prepared, Y, primary, np.ones(len(frame)))[0]
+    np.testing.assert_array_equal(clf.thresholds_, clf.thresholds_from(Y, oof, np.ones(len(frame))))
+    head = fit(frame, tiny_predictor().set_params(stack="head"))  # no stacker: the classifier's own folds
+    assert head.model_.named_steps["clf"].thresholds_.shape == (len(CAUSE_IDS),)
