@@ -20,6 +20,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 15   # round 15: new79-88
     python data/labelling/make_batches.py --round 16   # round 16: new89-98
     python data/labelling/make_batches.py --round 17   # round 17: new99-108
+    python data/labelling/make_batches.py --round 18   # round 18: new109-116
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -272,6 +273,10 @@ ROUND16.update({f"new{k}": [("waimai", None, "random", 300)] for k in (97, 98)})
 ROUND17 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(99, 107)}
 ROUND17.update({f"new{k}": [("waimai", None, "random", 300)] for k in (107, 108)})
 
+# round 18: the same kinds again (read after version 0.8.0 was trained; the next model's labels).
+ROUND18 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(109, 115)}
+ROUND18.update({f"new{k}": [("waimai", None, "random", 300)] for k in (115, 116)})
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -323,7 +328,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "11": (ROUND11, ROUND2_SEED + 9), "12": (ROUND12, ROUND2_SEED + 10),
              "13": (ROUND13, ROUND2_SEED + 11),
              "14": (ROUND14, ROUND2_SEED + 12), "15": (ROUND15, ROUND2_SEED + 13),
-             "16": (ROUND16, ROUND2_SEED + 14), "17": (ROUND17, ROUND2_SEED + 15)}
+             "16": (ROUND16, ROUND2_SEED + 14), "17": (ROUND17, ROUND2_SEED + 15),
+             "18": (ROUND18, ROUND2_SEED + 16)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
