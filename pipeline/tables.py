@@ -858,17 +858,15 @@ def _sheet_has_formulas(wb, ws) -> bool:
         return True
 
 
-_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)\b([^>]*)>")
-_REF_ATTR = re.compile(rb'\br="([A-Z]*)(\d+)"')
+_ROW_OR_CELL = re.compile(rb'<(?:\w+:)?(row|c)\b[^>]*?\br="([A-Z]*)(\d+)"')
 
 
 def _out_of_order(wb, ws) -> str | None:
     """Where the sheet's XML stores a row or cell behind one before it (row 4 before row 2, cell C2
     before A2, a row twice), else None. Excel never writes that, but a script can, and openpyxl's
-    streaming reader silently drops what comes "behind" (rows and cells lost, no error)."""
-    from openpyxl.utils import column_index_from_string
-
-    last_row, last_col = 0, 0
+    streaming reader silently drops what comes "behind" (rows and cells lost, no error). Rows and
+    cells without an ``r`` attribute follow the one before them and cannot be out of order."""
+    last_row, last_col = 0, (0, b"")
     try:
         with wb._archive.open(ws._worksheet_path) as fh:
             tail = b""
@@ -878,21 +876,18 @@ def _out_of_order(wb, ws) -> str | None:
                 cut = data.rfind(b"<") if piece else len(data)
                 if cut < 0:
                     cut = len(data)
-                for m in _ROW_OR_CELL.finditer(data, 0, cut):
-                    ref = _REF_ATTR.search(m.group(2))
-                    if ref is None:
-                        continue
-                    letters, number = ref.group(1).decode(), int(ref.group(2))
-                    if m.group(1) == b"row":
+                for tag, letters, digits in _ROW_OR_CELL.findall(data, 0, cut):
+                    number = int(digits)
+                    if tag == b"row":
                         if number <= last_row:
                             return f"row {number} is stored after row {last_row}"
-                        last_row, last_col = number, 0
+                        last_row, last_col = number, (0, b"")
                     elif letters:
-                        col = column_index_from_string(letters)
-                        if number != last_row and last_row:
-                            return f"cell {letters}{number} is stored inside row {last_row}"
+                        col = (len(letters), letters)  # A < Z < AA: by length, then letters
+                        if last_row and number != last_row:
+                            return f"cell {letters.decode()}{number} is stored inside row {last_row}"
                         if col <= last_col:
-                            return f"cell {letters}{number} is stored after a cell to its right"
+                            return f"cell {letters.decode()}{number} is stored after a cell to its right"
                         last_col = col
                 if not piece:
                     return None
