@@ -842,58 +842,46 @@ def _cell_text(v: object, fmt: str | None = None) -> str:
     return str(v)
 
 
-def _sheet_has_formulas(wb, ws) -> bool:
-    pattern = re.compile(rb"<(?:\w+:)?f[ >/]")
-    try:
-        with wb._archive.open(ws._worksheet_path) as fh:
-            tail = b""
-            while True:
-                piece = fh.read(1 << 20)
-                if not piece:
-                    return False
-                if pattern.search(tail + piece):
-                    return True
-                tail = piece[-8:]
-    except Exception:  # unknown layout: assume there may be formulas
-        return True
-
-
+_FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
 _ROW_OR_CELL = re.compile(rb'<(?:\w+:)?(row|c)\b[^>]*?\br="([A-Z]*)(\d+)"')
 
 
-def _out_of_order(wb, ws) -> str | None:
-    """Where the sheet's XML stores a row or cell behind one before it (row 4 before row 2, cell C2
-    before A2, a row twice), else None. Excel never writes that, but a script can, and openpyxl's
-    streaming reader silently drops what comes "behind" (rows and cells lost, no error). Rows and
-    cells without an ``r`` attribute follow the one before them and cannot be out of order."""
-    last_row, last_col = 0, (0, b"")
+def _scan_sheet(wb, ws) -> tuple[bool, str | None]:
+    """One pass over the sheet's XML: whether it holds formulas, and where it stores a row or
+    cell behind one before it (row 4 before row 2, cell C2 before A2, a row twice), else None.
+    Excel never writes rows out of order, but a script can, and openpyxl's streaming reader
+    silently drops what comes "behind" (rows and cells lost, no error). Rows and cells without an
+    ``r`` attribute follow the one before them and cannot be out of order. A layout that cannot
+    be read: formulas assumed, order left to the reader itself."""
+    formulas, last_row, last_col = False, 0, (0, b"")
     try:
         with wb._archive.open(ws._worksheet_path) as fh:
             tail = b""
             while True:
                 piece = fh.read(1 << 20)
                 data = tail + piece
-                cut = data.rfind(b"<") if piece else len(data)
+                cut = data.rfind(b"<") if piece else len(data)  # whole tags only; the rest waits
                 if cut < 0:
                     cut = len(data)
+                formulas = formulas or _FORMULA.search(data, 0, cut) is not None
                 for tag, letters, digits in _ROW_OR_CELL.findall(data, 0, cut):
                     number = int(digits)
                     if tag == b"row":
                         if number <= last_row:
-                            return f"row {number} is stored after row {last_row}"
+                            return formulas, f"row {number} is stored after row {last_row}"
                         last_row, last_col = number, (0, b"")
                     elif letters:
                         col = (len(letters), letters)  # A < Z < AA: by length, then letters
                         if last_row and number != last_row:
-                            return f"cell {letters.decode()}{number} is stored inside row {last_row}"
+                            return formulas, f"cell {letters.decode()}{number} is stored inside row {last_row}"
                         if col <= last_col:
-                            return f"cell {letters.decode()}{number} is stored after a cell to its right"
+                            return formulas, f"cell {letters.decode()}{number} is stored after a cell to its right"
                         last_col = col
                 if not piece:
-                    return None
+                    return formulas, None
                 tail = data[cut:]
-    except Exception:  # unknown layout: let the reader itself decide
-        return None
+    except Exception:
+        return True, None
 
 
 def _hidden(ws) -> bool:
@@ -1022,12 +1010,11 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     else:
         note(f"{path}: read sheet {ws.title!r} ({position}), header on row {hrow}")
     width = len(columns)
-    order = _out_of_order(wb, ws)
+    formulas, order = _scan_sheet(wb, ws)
     if order:
         wb.close()
         raise InputError(f"{where}: the sheet's rows or cells are stored out of order ({order}), which Excel never writes "
                          f"and which would lose rows; open the file in Excel and save it again, or save the sheet as CSV")
-    formulas = _sheet_has_formulas(wb, ws)
 
     def rows_of(sheet):  # cells, not values: a number is read with its number format
         return sheet.iter_rows(min_row=hrow + 1)
