@@ -21,6 +21,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 16   # round 16: new89-98
     python data/labelling/make_batches.py --round 17   # round 17: new99-108
     python data/labelling/make_batches.py --round 18   # round 18: new109-116
+    python data/labelling/make_batches.py --round 19   # round 19: new117-122
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -277,6 +278,13 @@ ROUND17.update({f"new{k}": [("waimai", None, "random", 300)] for k in (107, 108)
 ROUND18 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in range(109, 115)}
 ROUND18.update({f"new{k}": [("waimai", None, "random", 300)] for k in (115, 116)})
 
+# round 19 (2026-12-03): the last of the online-shopping and food-delivery pools at random (a cell
+# asks for more than is left and gets the rest: 190 and 349), and JD ★4-5 at random (only ★5 is
+# left: the no-complaint outcome a seller exporting every review meets most).
+ROUND19 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in (117, 118, 119)}
+ROUND19.update({"new120": [("waimai", None, "random", 300)], "new121": [("waimai", None, "random", 400)],
+                "new122": [("jd_aircon", None, "random", 300, {"4", "5"})]})
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -329,7 +337,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "13": (ROUND13, ROUND2_SEED + 11),
              "14": (ROUND14, ROUND2_SEED + 12), "15": (ROUND15, ROUND2_SEED + 13),
              "16": (ROUND16, ROUND2_SEED + 14), "17": (ROUND17, ROUND2_SEED + 15),
-             "18": (ROUND18, ROUND2_SEED + 16)}
+             "18": (ROUND18, ROUND2_SEED + 16), "19": (ROUND19, ROUND2_SEED + 17)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
