@@ -25,7 +25,7 @@ import pandas as pd
 
 from pipeline.persist import load_predictor
 from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS, Predictor, Scored
-from pipeline.tables import InputError, atomic_csv, open_table, warn
+from pipeline.tables import InputError, atomic_csv, header_repeats, open_table, say_header_repeats, warn
 
 ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date")
 
@@ -214,19 +214,12 @@ def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None], where: str | 
     repeats the header (exports joined end to end) is no review: its text is read as blank
     (``empty``), its cells stay in the output, and ``where`` (the file) gets one warning."""
     frame = pd.DataFrame({r: chunk[roles[r]].tolist() for r in ROLE_NAMES if roles.get(r)}, index=chunk.index, dtype=object)
-    text = roles.get("text")
-    if text is not None and len(chunk):
-        header = [str(c).lstrip("\ufeff").strip() for c in chunk.columns]
-        cells = chunk[roles["text"]].astype(str).str.lstrip("\ufeff").str.strip()
-        maybe = np.flatnonzero((cells == str(text).lstrip("\ufeff").strip()).to_numpy())
-        repeats = [i for i in maybe if [str(v).lstrip("\ufeff").strip() for v in chunk.iloc[i].tolist()] == header]
-        if repeats:
+    if roles.get("text") is not None:
+        repeats = header_repeats(chunk, list(chunk.columns), roles["text"])
+        if len(repeats):
             frame.iloc[repeats, frame.columns.get_loc("text")] = ""
             if where is not None:
-                first = int(chunk.index[repeats[0]]) + 1
-                warn(f"{where}: data row {first} repeats the header row (files joined end to end?)"
-                     + (f", and {len(repeats) - 1} more in its chunk" if len(repeats) > 1 else "")
-                     + "; kept in the output as `empty`, not scored as a review")
+                say_header_repeats(where, int(chunk.index[repeats[0]]) + 1, len(repeats))
     return frame
 
 

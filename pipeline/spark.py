@@ -237,7 +237,7 @@ def stage_input(src: Path, folder: Path, encoding=None, overrides=None, chunksiz
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.tables import find_columns, open_table
+    from pipeline.tables import find_columns, header_repeats, open_table, say_header_repeats
 
     folder.mkdir(parents=True, exist_ok=True)
     if _is_parquet(src):
@@ -265,10 +265,15 @@ def stage_input(src: Path, folder: Path, encoding=None, overrides=None, chunksiz
 
     names = [IDX] + [f"_c{j}" for j in range(len(staged.columns))]
     schema = pa.schema([(IDX, pa.int64())] + [(n, pa.string()) for n in names[1:]])
+    text = staged.roles.get("text")
     for frame in frames():
         n = len(frame)
         if n == 0 and staged.parts:
             continue
+        if text is not None:  # the scorer blanks these rows' text (the same test, row by row)
+            repeats = header_repeats(frame, staged.columns, text)
+            if len(repeats):
+                say_header_repeats(str(src), staged.rows + int(repeats[0]) + 1, len(repeats))
         arrays = [pa.array(np.arange(staged.rows, staged.rows + n, dtype=np.int64))]
         arrays += [pa.array(frame.iloc[:, j].tolist(), type=pa.string()) for j in range(len(staged.columns))]
         pq.write_table(pa.Table.from_arrays(arrays, schema=schema), folder / f"part-{staged.parts:06d}.parquet")
@@ -298,11 +303,15 @@ def _scored_schema(keep: list[str]) -> str:
     return ", ".join(fields)
 
 
-def _make_scorer(bc, backend: str, roles: dict[str, str], keep: list[str], with_sig: bool, with_skeleton: bool):
-    """The function mapInPandas runs: batches of staged rows → Scored rows (flattened)."""
+def _make_scorer(bc, backend: str, roles: dict[str, str], keep: list[str], with_sig: bool, with_skeleton: bool,
+                 header: tuple[list[str], list[str]] | None = None):
+    """The function mapInPandas runs: batches of staged rows → Scored rows (flattened).
+    ``header``: the staged columns and the input's header names; a row repeating the header
+    is read with a blank text (``empty``), as the local scorer reads it."""
 
     def score(batches):
         from pipeline.segment import use_backend
+        from pipeline.tables import header_repeats
 
         use_backend(backend)
         predictor = bc.value
@@ -311,6 +320,10 @@ def _make_scorer(bc, backend: str, roles: dict[str, str], keep: list[str], with_
             for run in _runs(idx):
                 part = pdf.iloc[run]
                 frame = pd.DataFrame({r: part[c].tolist() for r, c in roles.items()})
+                if header is not None and "text" in roles:
+                    repeats = header_repeats(part[header[0]], header[1], roles["text"])
+                    if len(repeats):
+                        frame.iloc[repeats, frame.columns.get_loc("text")] = ""
                 offset = int(idx[run.start])
                 s = predictor.score_chunk(frame, with_signatures=with_sig, offset=offset)
                 out = _flatten(predictor, part, s, keep, with_sig)
@@ -652,7 +665,8 @@ def _score(spark, predictor, staged: Staged, batch: bool, campaign_method: str, 
     try:
         data = spark.read.parquet(str(stage / "input"))
         parts = data.rdd.getNumPartitions()
-        scorer = _make_scorer(bc, backend, roles, keep, batch, batch and campaign_method == "mllib")
+        header = ([staged.col(c) for c in staged.columns], list(staged.columns))
+        scorer = _make_scorer(bc, backend, roles, keep, batch, batch and campaign_method == "mllib", header)
         # persisted: the batch signals, the sort's sampling and the output all read it; the
         # model runs once per row
         scored = data.mapInPandas(scorer, _scored_schema(keep)).persist(StorageLevel.MEMORY_AND_DISK)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # one review may be megabytes long (the default limit is 128 KB)
@@ -84,6 +85,32 @@ def note(message: str) -> None:
 def warn(message: str) -> None:
     """Something that changes what is read or written; always printed."""
     print(f"reviewcause: warning: {message}", file=sys.stderr)
+
+
+def _bare(value: object) -> str:
+    return str(value).lstrip("\ufeff").strip()
+
+
+def header_repeats(cells: pd.DataFrame, header: list[str], text: str) -> np.ndarray:
+    """Positions of the rows of ``cells`` (the table's columns, in order) that repeat ``header``
+    cell for cell, BOM and spaces aside — exports joined end to end (``cat jan.csv feb.csv``).
+    Such a row is no review: both engines keep it in the output as ``empty``. ``text`` is the
+    column of ``cells`` holding the review text (only rows whose text is the text header's own
+    name are compared in full, so a normal chunk costs one vectorised comparison)."""
+    if not len(cells):
+        return np.empty(0, dtype=np.intp)
+    names = [_bare(c) for c in header]
+    position = list(cells.columns).index(text)
+    column = cells[text].astype(str).str.lstrip("\ufeff").str.strip()
+    maybe = np.flatnonzero((column == names[position]).to_numpy())
+    return np.asarray([i for i in maybe if [_bare(v) for v in cells.iloc[i].tolist()] == names], dtype=np.intp)
+
+
+def say_header_repeats(where: str, first_row: int, count: int) -> None:
+    """The one warning for :func:`header_repeats` (``first_row``: the 1-based data row)."""
+    warn(f"{where}: data row {first_row} repeats the header row (files joined end to end?)"
+         + (f", and {count - 1} more in its chunk" if count > 1 else "")
+         + "; kept in the output as `empty`, not scored as a review")
 
 
 # --- columns ----------------------------------------------------------------------------------

@@ -105,6 +105,28 @@ def test_cli_engine_spark_without_batch_signals(spark, tiny_model_path, tmp_path
     assert spark.sparkContext._jsc is not None  # the running session was used, not stopped
 
 
+def test_a_header_repeated_mid_file_is_empty_on_both_engines(spark, tiny_model_path, tmp_path, capsys):
+    """Two exports joined end to end: the second header is a row of the output, `empty` and not
+    scored, on Spark as locally (the test lives in ``tables.header_repeats``, which both use)."""
+    sample = SAMPLE.read_bytes()
+    head = sample.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf")
+    src = tmp_path / "joined.csv"
+    src.write_bytes(sample + b"\xef\xbb\xbf" + head + b"\n" + sample.split(b"\n", 1)[1])
+    local, remote = tmp_path / "local.csv", tmp_path / "spark.csv"
+    score_file(src, local, model_path=tiny_model_path)
+    capsys.readouterr()
+    sp.score_file_spark(src, remote, model_path=tiny_model_path, spark=spark)
+    assert "repeats the header row" in capsys.readouterr().err
+    _assert_same_rows(local, remote)
+    rows = _rows(remote)
+    cause = rows[0].index("cause")
+    texts = pd.read_csv(SAMPLE)["评价内容"]
+    n = len(texts)
+    assert len(rows) == 1 + 2 * n + 1 and rows[1 + n][rows[0].index("评价内容")] == "评价内容"
+    assert rows[1 + n][cause] == "empty"
+    assert sum(r[cause] == "empty" for r in rows[1:]) == 1 + 2 * int(texts.isna().sum())
+
+
 def test_parquet_in_and_out(spark, tiny_model_path, tmp_path):
     local = tmp_path / "local.csv"
     score_file(SAMPLE, local, model_path=tiny_model_path)
