@@ -559,9 +559,69 @@ def _line_start(data: bytes, pos: int, c: _Codec) -> int:
     return last + w if last >= 0 else 0
 
 
+#: Chinese legacy encodings in which a line of UTF-8 is not an error but silent garbage (GB18030
+#: decodes almost any bytes): such files are read line by line where a line is valid UTF-8.
+_LEGACY_CJK = frozenset({"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950"})
+
+
+def _decode(data: bytes, c: _Codec, legacy: bool, mixed: list) -> str:
+    """``data.decode(c.codec)``, except that in a legacy Chinese encoding a line whose bytes are
+    valid UTF-8 and read as Chinese text better than in the file's encoding is read as UTF-8
+    (exports joined from files of two encodings). ``mixed``: [lines switched, lines before
+    ``data``, first switched line] — updated in place. A byte neither reading accepts raises
+    UnicodeDecodeError at its position in ``data``, as a plain decode would."""
+    if not legacy:
+        return data.decode(c.codec)
+    lines = data.split(b"\n")
+    switch = []
+    for k, line in enumerate(lines):
+        if line.isascii():
+            continue
+        try:
+            as_utf8 = line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        try:
+            as_legacy = plausibility(line.decode(c.codec))
+        except UnicodeDecodeError:
+            as_legacy = -1.0
+        fit = plausibility(as_utf8)
+        if fit >= PLAUSIBLE and fit > as_legacy:
+            switch.append(k)
+    if not switch:
+        return data.decode(c.codec)
+    if not mixed[0]:
+        mixed[2] = mixed[1] + switch[0] + 1
+    mixed[0] += len(switch)
+    out, at, chosen = [], 0, set(switch)
+    for k, line in enumerate(lines):
+        try:
+            out.append(line.decode("utf-8" if k in chosen else c.codec))
+        except UnicodeDecodeError as exc:
+            raise UnicodeDecodeError(exc.encoding, data, at + exc.start, at + exc.end, exc.reason) from None
+        at += len(line) + 1
+    return "\n".join(out)
+
+
 def _text_blocks(path: Path, c: _Codec, block: int = SAMPLE_BYTES) -> Iterator[str]:
     """The decoded text of ``path``, cut at line ends. A bad byte or a NUL raises after the text
-    before its line was yielded, so the CSV reader's position names the line."""
+    before its line was yielded, so the CSV reader's position names the line. In a legacy
+    Chinese encoding, lines of UTF-8 are read as UTF-8, with one warning at the end."""
+    try:
+        legacy = codecs.lookup(c.codec).name in _LEGACY_CJK
+    except LookupError:
+        legacy = False
+    mixed = [0, 0, 0]
+    try:
+        yield from _text_block_loop(path, c, block, legacy, mixed)
+    finally:
+        if mixed[0]:
+            warn(f"{path}: {mixed[0]} line{'s' if mixed[0] > 1 else ''} (the first: line {mixed[2]}) "
+                 f"{'are' if mixed[0] > 1 else 'is'} UTF-8 inside a {_label(c.name)} file (exports of two "
+                 f"encodings joined?); read as UTF-8")
+
+
+def _text_block_loop(path: Path, c: _Codec, block: int, legacy: bool, mixed: list) -> Iterator[str]:
     with open(path, "rb") as fh:
         fh.seek(c.skip)
         carry = b""
@@ -579,12 +639,15 @@ def _text_blocks(path: Path, c: _Codec, block: int = SAMPLE_BYTES) -> Iterator[s
             else:
                 carry = b""
             try:
-                text = data.decode(c.codec)
+                text = _decode(data, c, legacy, mixed)
             except UnicodeDecodeError as exc:
                 start = _line_start(data, exc.start, c)
                 if start:
-                    yield data[:start].decode(c.codec)
+                    yield _decode(data[:start], c, legacy, mixed)
                 raise _BadBytes(exc.reason, data[exc.start:exc.end]) from None
+            finally:
+                if legacy:
+                    mixed[1] += data.count(b"\n")
             nul = text.find("\x00")
             if nul >= 0:
                 start = max(text.rfind("\n", 0, nul), text.rfind("\r", 0, nul)) + 1

@@ -1039,3 +1039,33 @@ def test_input_columns_named_like_predictions_are_replaced_with_a_warning(tmp_pa
             f"and are replaced by them") in err
     header, rows = read_csv_out(out)
     assert header.count("review_id") == 1 and [r[header.index("review_id")] for r in rows] == ["a", "b"]
+
+
+@pytest.mark.parametrize("legacy", ["gb18030", "big5"])
+def test_utf8_lines_inside_a_legacy_file_are_read_as_utf8(tmp_path, capsys, tiny_model_path, legacy):
+    """Exports of two encodings joined end to end: UTF-8 rows beyond the sampled start of a GBK
+    (or Big5) file. GB18030 decodes those bytes without error — as garbage — so they are found
+    line by line (valid UTF-8, read as Chinese better than in the file's encoding), read as
+    UTF-8, and named in one warning; the file's own lines are untouched."""
+    own = ["這個東西質量太差了，用了兩天就壞了，客服也不理人" if legacy == "big5" else
+           "这个东西质量太差了，用了两天就坏了，客服也不理人"] * 2000
+    joined = ["物流太慢了，等了一个星期才到", "颜色和图片不一样，有色差"]
+    src = tmp_path / "joined.csv"
+    header = ("評價編號", "評價內容") if legacy == "big5" else tuple(H)
+    src.write_bytes(basic(legacy, texts=own, header=header) + f"2001,{joined[0]}\n2002,{joined[1]}\n".encode()
+                    + "2003,還行吧\n".encode(legacy))
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err
+    read_as = "big5-hkscs" if legacy == "big5" else legacy  # as the sniffer names it (its note)
+    assert code == 0 and f"read as {read_as}" in err
+    assert (f"reviewcause: warning: {src}: 2 lines (the first: line 2002) are UTF-8 inside a {read_as} file "
+            f"(exports of two encodings joined?); read as UTF-8") in err.splitlines()
+    _, rows = read_csv_out(tmp_path / "o.csv")
+    assert [r[1] for r in rows] == own + joined + ["還行吧"]
+
+
+def test_a_legacy_file_alone_reads_without_a_mixed_encoding_warning(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "gbk.csv"
+    src.write_bytes(basic("gb18030", texts=["差", "好", "质量太差了，客服也不理人"] * 500))
+    assert main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)]) == 0
+    assert "UTF-8 inside" not in capsys.readouterr().err
