@@ -69,7 +69,7 @@ def attach_texts(labels: pd.DataFrame, corpus: Path = CORPUS, where: str = "labe
 
 
 #: the columns of a label file, found by name (case, spaces, BOM ignored)
-LABEL_COLUMNS = ("id", "text", "labels", "primary")
+LABEL_COLUMNS = ("id", "text", "labels", "primary", "rating")
 
 
 def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -> pd.DataFrame:
@@ -79,7 +79,7 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     file, row (the header is row 1) and column: an empty file, no ``labels`` column, every label
     blank, an unknown cause id in ``labels`` or ``primary``, a primary that is not one of the row's
     labels, a duplicate id."""
-    from pipeline.tables import InputError, display_name, find_columns, read_frame
+    from pipeline.tables import ALIASES, InputError, _key, display_name, find_columns, read_frame
 
     path = Path(path)
     raw, _ = read_frame(path)
@@ -99,6 +99,11 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
             found = None
         if found is not None:
             wanted["text"] = next(c for c in others if str(c) == found)
+    if "rating" not in wanted:  # the star rating under any header `score` reads (评分, 星级 …)
+        aliases = {_key(a) for a in ALIASES["rating"]}
+        found = [c for c in raw.columns if c not in wanted.values() and _key(display_name(c)) in aliases]
+        if found:
+            wanted["rating"] = found[0]
     if "text" not in wanted and "id" not in wanted:
         raise LabelFileError(f"{path}: no 'text' column (nor an 'id' of the shipped corpus) (columns seen: {seen})")
     if not len(raw):
@@ -161,7 +166,12 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
                                  f"needs its text (or drop the row)")
     df["labels"] = pd.Series(parsed, index=df.index, dtype=object)
     df = df.drop(columns="_row")
-    return _finish(df, source)
+    out = _finish(df, source)
+    if "rating" in df:  # read as scoring reads it (4, 4星, ★★★★, 好评); blank or unreadable: no rating
+        from pipeline.model import star_ratings
+
+        out["rating"] = star_ratings(df["rating"].reset_index(drop=True))
+    return out
 
 
 DOUBLE_READ = DATA / "labels.csv"

@@ -2,6 +2,9 @@ import csv
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
+
 import pytest
 
 from pipeline.cli import main
@@ -85,6 +88,32 @@ def test_evaluate_counts_none_labels_honestly(tmp_path, tiny_model_path, capsys)
     out = capsys.readouterr().out
     figures = json.loads(out[out.index("{"):])
     assert figures["primary_accuracy"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+@pytest.mark.parametrize("header", ["rating", "评分", "星级"])
+def test_evaluate_reads_the_label_files_ratings(tmp_path, tiny_model_path, capsys, header):
+    """A label file's rating (under `rating` or any header `score` reads as the rating) is read
+    as scoring reads it: ★5 praise labelled `none` is the model's `no_complaint`, right — not
+    praise under no rating (`novice_buyer`), wrong."""
+    import json
+
+    from pipeline.data import read_labelled_csv
+
+    mine = tmp_path / "rated.csv"
+    mine.write_text(f"text,labels,{header}\n很好很满意，下次还来,none,5\n质量很好，物流也快,none,5星\n非常满意,none,★★★★★\n"
+                    f"鞋底开胶了,product_quality,1\n客服不理人,service_attitude,\n", encoding="utf-8")
+    frame = read_labelled_csv(mine)
+    assert frame["rating"].tolist()[:4] == [5.0, 5.0, 5.0, 1.0] and np.isnan(frame["rating"].iloc[4])
+    assert main(["evaluate", str(mine), "--model", str(tiny_model_path)]) == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out[out.index("{"):])
+    rated = main(["score", str(mine), "-o", str(tmp_path / "p.csv"), "--model", str(tiny_model_path), "-q"])
+    scored = pd.read_csv(tmp_path / "p.csv")
+    # scoring the same file reads its ratings (no rating, no `no_complaint`), and evaluate agrees
+    assert rated == 0 and (scored["cause"].iloc[:3] == "no_complaint").any()
+    right = int(scored["cause"].iloc[:3].isin(["no_complaint", "uncertain"]).sum()) + int(
+        (scored["cause"].iloc[3:].to_numpy() == np.array(["product_quality", "service_attitude"])).sum())
+    assert figures["primary_accuracy"] == pytest.approx(right / 5, abs=1e-3)
 
 
 def test_param_values_take_the_type_of_the_default():
