@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import InputError, _writable_place, atomic_csv, english_header, find_columns, read_frame
+from pipeline.tables import InputError, _writable_place, atomic_csv, english_headers, find_columns, read_frame
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -61,7 +61,7 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
         # columns a report reads are held (not the probabilities nor unused input columns).
         df, _ = read_frame(path, keep=lambda columns: _report_columns(columns, path))
         df = df.fillna("").astype(str)
-    df = df.rename(columns=english_header)
+    df.columns = english_headers(list(df.columns))
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
@@ -101,7 +101,7 @@ def _report_columns(columns: list[str], path: Path) -> list[str]:
     """The columns of a predictions file that the report reads: the prediction columns it uses
     and the input columns that have a role (text, id, rating, buyer, item, date …); every column
     when no text column is found, so that the error names them all."""
-    names = [english_header(c) for c in columns]
+    names = english_headers(columns)
     inputs = [c for c, n in zip(columns, names) if n not in PRED_COLUMNS]
     try:
         roles = set(filter(None, find_columns(inputs, where=str(path)).values()))

@@ -40,7 +40,7 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         """The Predictor's columns; a request's mistakes (no text column …) are the CLI's one-line
         message as a 400 answer, an empty request an empty answer, a list of texts (``inputs``)
-        one review per text, a single text one review."""
+        one review per text, a list of records one review per record, a single text one review."""
         from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -51,7 +51,13 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
         if isinstance(model_input, (str, bytes)):
             model_input = [model_input]  # one review
         if isinstance(model_input, (list, tuple, pd.Series)) or (isinstance(model_input, np.ndarray) and model_input.ndim == 1):
-            model_input = list(model_input)  # texts
+            model_input = list(model_input)  # texts, or records ({"inputs": [{"评价内容": …}, …]})
+            records = [isinstance(v, dict) for v in model_input]
+            if any(records):
+                if not all(records):
+                    raise MlflowException("the request's inputs mix records and texts; send a list of texts or "
+                                          "a list of records", error_code=INVALID_PARAMETER_VALUE)
+                model_input = pd.DataFrame.from_records(model_input)
         elif not isinstance(model_input, pd.DataFrame):
             try:
                 model_input = pd.DataFrame(model_input)

@@ -35,6 +35,7 @@ import stat
 import sys
 import tempfile
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1326,6 +1327,20 @@ def english_header(column: object) -> str:
     if m and ZH_COLUMNS.get(m["en"]) == m["zh"]:
         return m["en"]
     return _ENGLISH.get(column, column)
+
+
+def english_headers(columns: list) -> list[str]:
+    """:func:`english_header` of every column of a predictions file, except that a Chinese name
+    whose English name another column also has stays as it is: ``原因`` beside ``cause`` (an
+    English-headed file) or beside ``原因(cause)`` (what ``--zh-headers`` writes on such a clash)
+    is the user's own input column, not the prediction."""
+    names = [english_header(c) for c in columns]
+    count = Counter(names)
+    out = []
+    for c, e in zip(map(str, columns), names):
+        bare = e != c and not _BOTH.match(c)  # 原因, not 原因(cause) (what --zh-headers writes on a clash)
+        out.append(c if bare and count[e] > 1 else e)
+    return out
 
 
 class _Writer:

@@ -18,6 +18,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.paths import SAMPLE
+from pipeline.taxonomy import CAUSE_IDS
 from pipeline.report import (
     CAUSE_COLORS, build_report, display_width, evidence_spans, format_table, highlight, terminal_summary,
 )
@@ -293,6 +294,24 @@ def test_report_and_suspects_read_excel_and_chinese_headers(tiny_model_path, tmp
         assert main(["report", str(out), "-o", str(tmp_path / f"{name}.html"), "-q"]) == 0
         assert "cause-mix" in (tmp_path / f"{name}.html").read_text(encoding="utf-8")
         assert main(["suspects", str(out), "-o", str(tmp_path / f"{name}.suspects.csv"), "-q"]) == 0
+
+
+@pytest.mark.parametrize("zh", [False, True])
+def test_input_columns_named_like_chinese_output_columns(tiny_model_path, tmp_path, zh):
+    """An export whose own columns are called 原因, 置信度, 证据 (a seller's notes): `score` keeps
+    them, and `report`/`suspects` read the predictions beside them, not the notes."""
+    from pipeline.report import read_predictions
+
+    src = tmp_path / "notes.csv"
+    src.write_text("评价编号,评价内容,原因,置信度,证据,恶意分\n1,质量差，用两天就坏了,我的备注,高,截图1.png,很高\n"
+                   "2,快递太慢了,物流,中,,\n", encoding="utf-8")
+    out = tmp_path / "pred.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q"] + (["--zh-headers"] if zh else [])) == 0
+    df, roles = read_predictions(out)
+    assert roles["text"] in ("评价内容", "评价内容(text)") and len(df) == 2
+    assert set(df["cause"]) <= set(CAUSE_IDS) | {"uncertain", "no_complaint", "empty"}
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html"), "-q"]) == 0
+    assert main(["suspects", str(out), "-o", str(tmp_path / "s.csv"), "-q"]) == 0
 
 
 def test_a_workbook_without_predictions_is_refused_in_one_line(tmp_path, capsys):

@@ -158,6 +158,10 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
         one = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"inputs": "快递太慢"}).encode())  # one text, not a list
         assert [r["cause"] for r in json.loads(urllib.request.urlopen(one, timeout=60).read())["predictions"]] == [rows[0]["cause"]]
+        records = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"inputs": [{"评价内容": "快递太慢", "评分": 1, "评价编号": "A9"}]}).encode())
+        got = json.loads(urllib.request.urlopen(records, timeout=60).read())["predictions"]  # records under "inputs"
+        assert [(r["review_id"], r["cause"]) for r in got] == [("A9", rows[0]["cause"])]
         ragged = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
                                         data=json.dumps({"inputs": {"评价内容": ["很差", "好"], "评价编号": ["a"]}}).encode())
         with pytest.raises(urllib.error.HTTPError) as info:
