@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline import batch as batch_signals
@@ -195,19 +196,24 @@ class Predictor(BaseEstimator):
         deferred = stacking and model.named_steps["clf"].tune_thresholds
         if deferred:
             model.named_steps["clf"].set_params(tune_thresholds=False)
-        self.model_ = fit_model(model, X, Y, primary, sample_weight)
         self.stack_ = None  # "head": the classifier's primary head decides alone
-        if stacking:
+        if not stacking:
+            self.model_ = fit_model(model, X, Y, primary, sample_weight)
+        else:
+            # the features fitted first; then the classifier on every row and the stacker's five
+            # inner fits run as one pool of six fits (the same classifier as fit_model's)
+            frame = as_frame(X)
+            Pipeline(model.steps[:-1]).fit(frame)
+            prepared = model.named_steps["prepare"].transform(frame)
             stack = PrimaryStack() if self.stack is None else _clone(self.stack)
-            prepared = self.model_.named_steps["prepare"].transform(as_frame(X))
-            self.stack_ = stack.fit(self.model_, prepared, Y, primary, sample_weight)
-            oof = self.stack_.__dict__.pop("_oof_proba", None)
+            clf, oof = stack.fit_beside(model, prepared, Y, primary, sample_weight, final=model.named_steps["clf"])
+            model.steps[-1] = ("clf", clf)
+            self.model_, self.stack_ = model, stack
             if deferred:
-                clf = self.model_.named_steps["clf"]
                 w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
                 Yi = np.asarray(Y, dtype=int)
                 clf.thresholds_ = (clf.thresholds_from(Yi, oof, w) if oof is not None
-                                   else clf._tune_thresholds(self.model_.named_steps["features"].transform(prepared), Yi, w))
+                                   else clf._tune_thresholds(model.named_steps["features"].transform(prepared), Yi, w))
                 clf.set_params(tune_thresholds=True)
         self.features_ = feature_names(self.model_)
         self.userdict_ = userdict_text()  # travels with the model: no file of the repo is read at predict time

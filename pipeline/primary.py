@@ -189,30 +189,40 @@ class PrimaryStack(BaseEstimator):
         """The classifier's out-of-fold outputs on the training rows — ``(proba, head, clauses,
         clause_proba)`` with every review of several clauses split — or None when the classes
         are too small for inner folds."""
+        return self._out_of_fold(model, prepared, Y, primary, sample_weight)[0]
+
+    def _out_of_fold(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None, final=None):
+        """:meth:`out_of_fold`, and the classifier ``final`` fitted on every row in the same pool
+        of processes (None when not asked for): ``(outputs, fitted final)``. Five inner fits and
+        the final one are six independent fits of the same shape; on two cores they run three
+        and three, where the inner folds alone leave a core idle in their last round."""
         from joblib import Parallel, delayed
 
         clf = model.named_steps["clf"]
         primary = np.asarray(primary)
         w = np.ones(len(primary)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         folds = min(self.folds, int(np.bincount(primary).max()))
-        if folds < 2 or len(np.unique(primary)) < 2:
-            return None
         X, source = features_with_clauses(model, prepared)
+        if folds < 2 or len(np.unique(primary)) < 2:
+            return None, (None if final is None else _fit_all(final, X, np.asarray(Y), primary, w))
         clauses = Clauses(prepared["text"].tolist())
         Xc = self._clause_matrix(model, clauses, source, np.ones(len(prepared), dtype=bool))
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         parts = list(splitter.split(np.zeros(len(primary)), clip_strata(primary, folds)))
         inner = clone(clf).set_params(tune_thresholds=False)
         jobs = self.n_jobs or min(2, os.cpu_count() or 1)
-        results = Parallel(n_jobs=min(jobs, folds))(
-            delayed(_fold)(inner, X, np.asarray(Y), primary, w, tr, te, Xc, clauses.owner) for tr, te in parts)
+        tasks = [delayed(_fold)(inner, X, np.asarray(Y), primary, w, tr, te, Xc, clauses.owner) for tr, te in parts]
+        if final is not None:  # the largest fit first, so that it never runs alone at the end
+            tasks.insert(0, delayed(_fit_all)(final, X, np.asarray(Y), primary, w))
+        results = Parallel(n_jobs=min(jobs, len(tasks)))(tasks)
+        fitted = results.pop(0) if final is not None else None
         proba, head = np.zeros((len(primary), K)), np.zeros((len(primary), K + 1))
         clause_proba = np.zeros((len(clauses.texts), K))
         for (tr, te), (p, h, cp) in zip(parts, results):
             proba[te], head[te] = p, h
             if Xc is not None:
                 clause_proba[np.isin(clauses.owner, te)] = cp
-        return proba, head, clauses, clause_proba
+        return (proba, head, clauses, clause_proba), fitted
 
     def features(self, proba, head, clauses: Clauses, clause_proba, ratings) -> np.ndarray:
         """The regression's inputs from outputs where every review of several clauses was split:
@@ -221,17 +231,22 @@ class PrimaryStack(BaseEstimator):
         return stack_features(proba, head, gated, clause_proba[stay], ratings)
 
     def fit(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None):
+        self.fit_beside(model, prepared, Y, primary, sample_weight)
+        return self
+
+    def fit_beside(self, model, prepared: pd.DataFrame, Y, primary, sample_weight=None, final=None):
+        """Fit the stacker on the out-of-fold outputs of ``model``'s classifier (``model``'s
+        features fitted; its classifier need not be) and, in the same pool of processes, the
+        classifier ``final`` on every row. Returns ``(fitted final or None, the out-of-fold
+        per-cause probabilities or None)`` — the Predictor tunes the thresholds on the latter."""
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.lr_ = None
-        outputs = self.out_of_fold(model, prepared, Y, primary, w)
-        # the per-cause out-of-fold probabilities, for the Predictor to tune the thresholds on
-        # (taken and deleted by it: not part of the fitted stacker)
-        self._oof_proba = None if outputs is None else outputs[0]
+        outputs, fitted = self._out_of_fold(model, prepared, Y, primary, w, final)
         if outputs is None:
-            return self
+            return fitted, None
         F = self.features(*outputs, prepared["rating"].to_numpy(dtype=float))
         self.lr_ = LogisticRegression(C=self.C, max_iter=3000).fit(F, np.asarray(primary), sample_weight=w)
-        return self
+        return fitted, outputs[0]
 
     def primary_proba(self, model, prepared: pd.DataFrame, X, proba: np.ndarray,
                       source: ClauseSource | None = None) -> np.ndarray:
@@ -248,6 +263,10 @@ class PrimaryStack(BaseEstimator):
         out = np.zeros((len(proba), NONE_CLASS + 1))
         out[:, self.lr_.classes_] = self.lr_.predict_proba(F)
         return out
+
+
+def _fit_all(clf, X, Y, primary, w):
+    return clone(clf).fit(X, Y, primary, w)
 
 
 def _fold(clf, X, Y, primary, w, tr, te, Xc, owner):

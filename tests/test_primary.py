@@ -144,3 +144,33 @@ def test_thresholds_are_tuned_on_the_stackers_out_of_fold_probabilities(fixture_
     np.testing.assert_array_equal(clf.thresholds_, clf.thresholds_from(Y, oof, np.ones(len(frame))))
     head = fit(frame, tiny_predictor().set_params(stack="head"))  # no stacker: the classifier's own folds
     assert head.model_.named_steps["clf"].thresholds_.shape == (len(CAUSE_IDS),)
+
+
+def test_the_classifier_fitted_beside_the_inner_folds_is_fit_models(fixture_frame):
+    """With the stacker on, the classifier on every row is fitted in the same pool as the five
+    inner folds — the very classifier `fit_model` fits on its own (weights, head, naive Bayes),
+    the features fitted once."""
+    from conftest import tiny_predictor
+    from sklearn.base import clone
+
+    from pipeline.data import indicator, primary_index
+    from pipeline.model import fit_model
+    from pipeline.train import fit
+
+    frame = fixture_frame.assign(rating=np.nan)
+    m = fit(frame, tiny_predictor())
+    got = m.model_.named_steps["clf"]
+    X, Y, primary = m._text_first(frame[["text", "rating"]], indicator(frame["labels"]), primary_index(frame["primary"]))
+    ref_model = clone(tiny_predictor().model)
+    ref_model.named_steps["clf"].set_params(tune_thresholds=False)
+    ref = fit_model(ref_model, X, Y, primary, np.ones(len(frame))).named_steps["clf"]
+    # equal to the last bits: a worker process sums with one BLAS thread, the main process with
+    # two, so weights may differ in their 16th digit (as the inner folds' always did)
+    for a, b in [(got.coef_, ref.coef_), (got.intercept_, ref.intercept_), (got.primary_.coef_, ref.primary_.coef_),
+                 (got.primary_nb_log_, ref.primary_nb_log_)]:
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    Xf = m.model_.named_steps["features"].transform(m.model_.named_steps["prepare"].transform(X))
+    np.testing.assert_array_equal(got.primary_proba(Xf, got.predict_proba(Xf)).argmax(1),
+                                  ref.primary_proba(Xf, ref.predict_proba(Xf)).argmax(1))
+    assert m.model_.named_steps["features"].transform(m.model_.named_steps["prepare"].transform(X)).shape[1] == got.n_features_in_
+    assert m.stack_.lr_ is not None and got.tune_thresholds
