@@ -185,6 +185,9 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
     for role in ROLES:
         if role in overrides:
             name = overrides[role]
+            if name not in columns:  # a header's stray spaces ('正文 ') need not be typed
+                near = [c for c in columns if str(c).strip() == name.strip()]
+                name = near[0] if len(near) == 1 else name
             if name not in columns:
                 raise InputError(f"{where}: no column named {name!r} for --{role}-col (columns seen: {_listing(columns)})")
             roles[role] = name
@@ -670,12 +673,16 @@ def _first_line(text: str) -> str:
     return text[: m.start()] if m else text
 
 
-def _sniff_delimiter(text: str) -> tuple[str, bool]:
-    """The delimiter of the header (and whether an Excel ``sep=`` line comes first)."""
+def _sniff_delimiter(text: str, tsv: bool = False) -> tuple[str, bool]:
+    """The delimiter of the header (and whether an Excel ``sep=`` line comes first). ``tsv``:
+    the file is named ``.tsv``, so a header with a tab in it is tab-separated whatever commas its
+    names hold (``标签(质量,物流)``)."""
     first = _first_line(text.lstrip("\r\n"))
     m = _SEP_LINE.match(first)
     if m:
         return m.group(1), True
+    if tsv and "\t" in first:
+        return "\t", False
     probe = text.lstrip("\r\n")[:1 << 16]
     counts = {}
     for d in _DELIMITERS:
@@ -797,7 +804,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
         raise bad_bytes(exc, None) from None
     except _NulChar:
         raise nul(None) from None
-    delimiter, sep_line = _sniff_delimiter(first)
+    delimiter, sep_line = _sniff_delimiter(first, tsv=path.suffix.lower() == ".tsv")
     lines = itertools.chain.from_iterable(
         io.StringIO(t, newline="") for t in itertools.chain([first], blocks))
     reader = csv.reader(lines, delimiter=delimiter, strict=True)

@@ -1069,3 +1069,22 @@ def test_a_legacy_file_alone_reads_without_a_mixed_encoding_warning(tmp_path, ca
     src.write_bytes(basic("gb18030", texts=["差", "好", "质量太差了，客服也不理人"] * 500))
     assert main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)]) == 0
     assert "UTF-8 inside" not in capsys.readouterr().err
+
+
+def test_a_tsv_file_whose_header_names_hold_commas_is_read_as_tsv(tmp_path, capsys, tiny_model_path):
+    """A `.tsv` whose header has a tab is tab-separated even when a header name holds commas
+    (标签(质量,物流,服务)); sniffed alone, the comma would win the header."""
+    src = tmp_path / "labels.tsv"
+    src.write_text("序号\t评价内容\t标签(质量,物流,服务,价格)\n1\t质量差\tA\n2\t快递太慢了\tB\n", encoding="utf-8")
+    assert main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"]) == 0
+    header, rows = read_csv_out(tmp_path / "o.csv")
+    assert header[:3] == ["序号", "评价内容", "标签(质量,物流,服务,价格)"] and [r[1] for r in rows] == ["质量差", "快递太慢了"]
+
+
+def test_text_col_matches_a_header_with_stray_spaces(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "spaces.csv"
+    src.write_text("id,正文 \n1,质量差\n", encoding="utf-8")
+    assert main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q",
+                 "--text-col", "正文"]) == 0
+    _, rows = read_csv_out(tmp_path / "o.csv")
+    assert rows[0][1] == "质量差"
