@@ -123,7 +123,14 @@ def normalize(text: object) -> str:
         if text is None or (isinstance(text, float) and text != text):
             return ""
         text = str(text)
-    return _after_nfkc(unicodedata.normalize("NFKC", text[: MAX_CHARS * 2]))
+    window = MAX_CHARS * 2
+    out = _after_nfkc(unicodedata.normalize("NFKC", text[:window]))
+    while len(out) < MAX_CHARS and len(text) > window:
+        # noise (spaces, markup, a run) ate the window: read further, so that a complaint after
+        # 4,500 spaces or 200 <div> tags is not lost — at most ~1.3× the cell's own length in all
+        window *= 4
+        out = _after_nfkc(unicodedata.normalize("NFKC", text[:window]))
+    return out
 
 
 def _after_nfkc(text: str) -> str:
@@ -317,4 +324,9 @@ def _normalize_chunk(items: list[object]) -> list[str]:
             out[i] = unicodedata.normalize("NFKC", _RUNS.sub(r"\1\1\1", text))[:MAX_CHARS].strip()
         else:
             out[i] = text[:MAX_CHARS].strip()
+    for k, i in enumerate(where):  # a window eaten by noise is read further, as normalize() does
+        if len(prefixes[k]) == MAX_CHARS * 2 and len(out[i]) < MAX_CHARS:
+            raw = items[i] if isinstance(items[i], str) else str(items[i])
+            if len(raw) > MAX_CHARS * 2:
+                out[i] = normalize(raw)
     return out

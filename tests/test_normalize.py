@@ -50,3 +50,20 @@ def test_normalize_many_accepts_frames():
 
     assert normalize_many(pd.DataFrame({"x": [1], "text": ["壞了"]})) == ["坏了"]
     assert normalize_many(["ＡＢ", None]) == ["AB", ""]
+
+
+@pytest.mark.parametrize("noise", [" " * 4500, "\n" * 4100, '<div style="color:red">' * 200, "&nbsp;" * 700, "坏" * 4001])
+def test_a_complaint_after_a_long_run_of_noise_is_read(noise):
+    """The raw window normalised first (2 × MAX_CHARS) is read further when noise ate it, so
+    spaces, blank lines, markup or a run before the complaint do not turn it into nothing."""
+    from pipeline.normalize import _normalize_chunk
+
+    text = noise + "鞋底开胶了，质量太差"
+    out = normalize(text)
+    assert out.endswith("鞋底开胶了,质量太差") and len(out) <= MAX_CHARS
+    assert _normalize_chunk([text, "好"]) == [out, "好"]
+
+
+def test_a_long_review_is_still_cut_to_max_chars():
+    text = "质量太差了" * 2000
+    assert normalize(text) == text[:MAX_CHARS] and normalize_many([text]) == [text[:MAX_CHARS]]
