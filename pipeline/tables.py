@@ -834,7 +834,8 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
 
     def chunks() -> Iterator[pd.DataFrame]:
         rows: list[list[str]] = []
-        start = trimmed = 0
+        start = trimmed = short = 0
+        first_short = ""
         line = reader.line_num  # last line of the previous record
         try:
             for rec in reader:  # the hot loop: one length check per row
@@ -844,6 +845,9 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
                         rec = [""] * width
                     elif n < width:
                         rec = rec + [""] * (width - n)
+                        short += 1
+                        if short == 1:
+                            first_short = f"data row {start + len(rows) + 1} (line {line + 1}): {n} of {width}"
                     elif any(rec[width:]):
                         raise InputError(
                             f"{path}: data row {start + len(rows) + 1} (line {line + 1}) has {n} fields but the "
@@ -868,6 +872,9 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
             yield _frame(rows, columns, start)
         if trimmed:
             note(f"{path}: {trimmed} row(s) end with empty extra field(s) (a trailing {dname}); dropped")
+        if short:
+            warn(f"{path}: {short} row(s) have fewer fields than the header (first: {first_short}); padded with "
+                 f"blanks — a line break inside an unquoted cell would also look like this")
 
     def guarded() -> Iterator[pd.DataFrame]:
         try:

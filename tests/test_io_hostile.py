@@ -198,7 +198,9 @@ CASES = [
     Case("trailing_comma_header_too", "评价编号,评价内容,\n1,很差,\n2,一般,\n".encode(), ["评价编号", "评价内容", ""],
          [["1", "很差", ""], ["2", "一般", ""]], ["1", "2"]),
     Case("short_rows_padded", "评价编号,评分,评价内容\n1\n2,5,还行\n".encode(), ["评价编号", "评分", "评价内容"],
-         [["1", "", ""], ["2", "5", "还行"]], ["1", "2"]),
+         [["1", "", ""], ["2", "5", "还行"]], ["1", "2"],
+         warnings=["{src}: 1 row(s) have fewer fields than the header (first: data row 1 (line 2): 1 of 3); padded with "
+                   "blanks — a line break inside an unquoted cell would also look like this"]),
     Case("unquoted_comma_in_text", "评价编号,评价内容\n1,很差\n2,质量差,退货\n".encode(),
          error="data row 2 (line 3) has 3 fields but the header has 2; a cell with an unquoted ',' in it? Quote that cell"),
     Case("traditional_headers", table_bytes(["評價編號", "評分", "買家暱稱", "商品名稱", "評價內容", "商家回覆"],
