@@ -594,9 +594,6 @@ def _decode(data: bytes, c: _Codec, legacy: bool, mixed: list) -> str:
             switch.append(k)
     if not switch:
         return data.decode(c.codec)
-    if not mixed[0]:
-        mixed[2] = mixed[1] + switch[0] + 1
-    mixed[0] += len(switch)
     out, at, chosen = [], 0, set(switch)
     for k, line in enumerate(lines):
         try:
@@ -604,6 +601,10 @@ def _decode(data: bytes, c: _Codec, legacy: bool, mixed: list) -> str:
         except UnicodeDecodeError as exc:
             raise UnicodeDecodeError(exc.encoding, data, at + exc.start, at + exc.end, exc.reason) from None
         at += len(line) + 1
+    # counted once the block decodes: after a bad byte the caller decodes the lines before it again
+    if not mixed[0]:
+        mixed[2] = mixed[1] + switch[0] + 1
+    mixed[0] += len(switch)
     return "\n".join(out)
 
 

@@ -1090,3 +1090,15 @@ def test_text_col_matches_a_header_with_stray_spaces(tmp_path, capsys, tiny_mode
                  "--text-col", "正文"]) == 0
     _, rows = read_csv_out(tmp_path / "o.csv")
     assert rows[0][1] == "质量差"
+
+
+def test_utf8_lines_before_a_bad_byte_are_counted_once(tmp_path, capsys, tiny_model_path):
+    """A legacy file with UTF-8 lines and, later in the same block, a byte neither encoding reads:
+    the one-line error, and the UTF-8 lines read before it counted once in the warning."""
+    src = tmp_path / "bad.csv"
+    src.write_bytes(basic("gb18030", texts=["质量太差了，客服也不理人"] * 3000) + "3001,物流太慢了，等了一个星期才到\n".encode()
+                    + b"3002,\xff\xff\n")
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "data row 3002 (line 3003) is not decodable as gb18030" in err
+    assert f"{src}: 1 line (the first: line 3002) is UTF-8 inside a gb18030 file" in err
