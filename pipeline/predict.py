@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline import batch as batch_signals
@@ -202,9 +201,8 @@ class Predictor(BaseEstimator):
         else:
             # the features fitted first; then the classifier on every row and the stacker's five
             # inner fits run as one pool of six fits (the same classifier as fit_model's)
-            frame = as_frame(X)
-            Pipeline(model.steps[:-1]).fit(frame)
-            prepared = model.named_steps["prepare"].transform(frame)
+            prepared = model.named_steps["prepare"].fit_transform(as_frame(X))
+            model.named_steps["features"].fit(prepared)
             stack = PrimaryStack() if self.stack is None else _clone(self.stack)
             clf, oof = stack.fit_beside(model, prepared, Y, primary, sample_weight, final=model.named_steps["clf"])
             model.steps[-1] = ("clf", clf)
