@@ -79,7 +79,7 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     file, row (the header is row 1) and column: an empty file, no ``labels`` column, every label
     blank, an unknown cause id in ``labels`` or ``primary``, a primary that is not one of the row's
     labels, a duplicate id."""
-    from pipeline.tables import ALIASES, InputError, _key, display_name, find_columns, read_frame
+    from pipeline.tables import display_name, find_columns, read_frame
 
     path = Path(path)
     raw, _ = read_frame(path)
@@ -91,19 +91,12 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     seen = ", ".join(display_name(c) or "(blank)" for c in raw.columns)
     if "labels" not in wanted:
         raise LabelFileError(f"{path}: no 'labels' column (columns seen: {seen})")
-    if "text" not in wanted:  # the review text under any header `score` reads (评价内容, review …)
-        others = [c for c in raw.columns if c not in wanted.values()]
-        try:
-            found = find_columns([str(c) for c in others], where=str(path)).get("text") if others else None
-        except InputError:
-            found = None
-        if found is not None:
-            wanted["text"] = next(c for c in others if str(c) == found)
-    if "rating" not in wanted:  # the star rating under any header `score` reads (评分, 星级 …)
-        aliases = {_key(a) for a in ALIASES["rating"]}
-        found = [c for c in raw.columns if c not in wanted.values() and _key(display_name(c)) in aliases]
-        if found:
-            wanted["rating"] = found[0]
+    # the review text and the star rating under any header `score` reads (评价内容, review, 评分 …)
+    others = [c for c in raw.columns if c not in wanted.values()]
+    found = find_columns([str(c) for c in others], where=str(path), require_text=False) if others else {}
+    for role in ("text", "rating"):
+        if role not in wanted and found.get(role) is not None:
+            wanted[role] = next(c for c in others if str(c) == found[role])
     if "text" not in wanted and "id" not in wanted:
         raise LabelFileError(f"{path}: no 'text' column (nor an 'id' of the shipped corpus) (columns seen: {seen})")
     if not len(raw):

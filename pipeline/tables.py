@@ -175,9 +175,10 @@ def _listing(columns: list[str]) -> str:
 
 
 def find_columns(columns: list[str], overrides: dict[str, str | None] | None = None, where: str = "input",
-                 hint: str = "name it with --text-col") -> dict[str, str | None]:
+                 hint: str = "name it with --text-col", require_text: bool = True) -> dict[str, str | None]:
     """Map each role to a column name (or None). ``overrides`` name columns explicitly; ``hint``
-    ends the message when no text column is found (how to name one at this door)."""
+    ends the message when no text column is found (how to name one at this door) — unless
+    ``require_text`` is false (a label file may give ids instead of texts)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     roles: dict[str, str | None] = {}
     keys = {_key(c): c for c in reversed(columns)}  # first column wins on duplicates
@@ -195,7 +196,7 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
             roles[role] = next((keys[a] for a in map(_key, ALIASES[role]) if a in keys and keys[a] not in taken), None)
         if roles[role]:
             taken.add(roles[role])
-    if roles["text"] is None:
+    if roles["text"] is None and require_text:
         raise InputError(f"{where}: no review text column found (columns seen: {_listing(columns)}); {hint}")
     return roles
 
