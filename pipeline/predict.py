@@ -501,6 +501,7 @@ class Predictor(BaseEstimator):
 
         texts = [_as_text(t) for t in get("text")]
         raw_ids = get("id")
+        _exact_ids(X.iloc[:, names.index(str(roles["id"]))] if raw_ids is not None else None, roles.get("id"))
         ids = [str(offset + i + 1) for i in range(n)]
         if raw_ids is not None:
             ids = [_id_cell(v) or ids[i] for i, v in enumerate(raw_ids)]
@@ -535,12 +536,32 @@ def _cell(v) -> str:
     return "" if _missing(v) else str(v).strip()
 
 
+#: the largest whole number every float holds exactly: an id column of floats (JSON numbers with
+#: a blank among them, a DataFrame's float column) beyond it has lost digits before it got here
+EXACT_FLOAT = 2**53
+
+
+def _exact_ids(column: pd.Series | None, name) -> None:
+    """Refuse an id column of floats that cannot hold its ids: 16+ digit order numbers sent as
+    JSON numbers come here rounded (98765432109876543 → 98765432109876544), and writing them
+    back would hand the seller ids of other orders."""
+    if column is None or column.dtype.kind != "f":
+        return
+    big = np.flatnonzero(np.abs(column.to_numpy(dtype=float)) >= EXACT_FLOAT)
+    if len(big):
+        from pipeline.tables import InputError
+
+        raise InputError(f"id column '{name}', row {int(big[0]) + 1}: ids of 16 or more digits sent as numbers "
+                         f"have lost digits on the way in (read as {column.iloc[int(big[0])]!r}); send them "
+                         f"as strings (JSON \"…\")")
+
+
 def _id_cell(v) -> str:
     """An id exactly as written (spaces and tabs kept); blank when it holds nothing else. A whole
     float is written without its '.0': a JSON or DataFrame id column with a missing value is float."""
     if _missing(v):
         return ""
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+    if isinstance(v, float) and v.is_integer() and abs(v) < EXACT_FLOAT:
         return str(int(v))
     s = str(v)
     return s if s.strip() else ""

@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import InputError, _writable_place, atomic_csv, english_headers, find_columns, read_frame
+from pipeline.tables import InputError, _same_file, _writable_place, atomic_csv, english_headers, find_columns, read_frame
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -993,11 +993,7 @@ def check_report_output(path: Path | str, predictions: Path | str) -> Path:
     if path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"{path}: the report is an HTML page; name it .html")
     _writable_place(path)
-    try:
-        same = path.exists() and os.path.samefile(path, predictions)
-    except OSError:
-        same = False
-    if same:
+    if _same_file(path, Path(predictions)):
         raise InputError(f"{path}: is the predictions file itself; choose another output file")
     return path
 
@@ -1043,13 +1039,21 @@ def cjk_font_available() -> bool | None:
     return bool(out.strip())
 
 
-def export_png(charts: dict[str, dict], folder: Path | str, scale: float = 2.0) -> list[Path]:
-    """Each chart as ``folder/<n>-<section>.png``, rendered by vl-convert (no browser, offline)."""
+def export_png(charts: dict[str, dict], folder: Path | str, scale: float = 2.0,
+               keep: tuple[Path | str | None, ...] = ()) -> list[Path]:
+    """Each chart as ``folder/<n>-<section>.png``, rendered by vl-convert (no browser, offline).
+    Refused before anything is written when a chart's file would be one of ``keep`` (the
+    predictions read, the report written)."""
     import vl_convert as vlc
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: --png needs a folder, this is a file")
+    for name in charts:
+        for other in keep:
+            if other is not None and _same_file(folder / f"{name}.png", Path(other)):
+                raise InputError(f"{folder / f'{name}.png'}: is {other}; the chart would overwrite it — "
+                                 f"choose another --png folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -1073,6 +1077,6 @@ def write_report(pred_path: Path | str, out_path: Path | str | None, png_dir: Pa
         result["html"] = str(out_path)
         result["bytes"] = len(report.html.encode("utf-8"))
     if png_dir is not None:
-        result["png"] = [str(p) for p in export_png(report.charts, png_dir)]
+        result["png"] = [str(p) for p in export_png(report.charts, png_dir, keep=(pred_path, out_path))]
         result["cjk_font"] = cjk_font_available()
     return result

@@ -261,6 +261,16 @@ def test_api_takes_any_cell_as_text_and_a_string_as_one_review(tiny_model):
     assert dup["cause"].tolist() == tiny_model.predict(["快递太慢"])["cause"].tolist()
     ids = tiny_model.predict(pd.DataFrame({"评价编号": [1, None, 3], "评价内容": ["快递太慢", "质量差", "客服差"]}))
     assert ids["review_id"].tolist() == ["1", "2", "3"]
+    # up to 2**53 a float holds every whole number: 16-digit ids come out whole, not as 1.2e+15
+    whole = tiny_model.predict(pd.DataFrame({"订单号": [1234567890123456.0, None], "评价内容": ["快递太慢", "质量差"]}))
+    assert whole["review_id"].tolist() == ["1234567890123456", "2"]
+    # beyond it the digits were lost before the model saw them: refused, naming column and row
+    from pipeline.tables import InputError
+
+    with pytest.raises(InputError, match=r"id column '订单号', row 2: ids of 16 or more digits .* send them as strings"):
+        tiny_model.predict(pd.DataFrame({"订单号": [None, 98765432109876543.0], "评价内容": ["快递太慢", "质量差"]}))
+    ints = tiny_model.predict(pd.DataFrame({"订单号": [98765432109876543], "评价内容": ["快递太慢"]}))  # int64: exact
+    assert ints["review_id"].tolist() == ["98765432109876543"]
 
 
 def test_pyfunc_request_mistakes_are_one_line_and_empty_is_empty(tiny_model):

@@ -170,6 +170,14 @@ def test_png_export(predictions, tmp_path, capsys):
             assert im.format == "PNG" and im.width > 400 and im.height > 100
             assert len(im.convert("RGB").getcolors(1 << 24)) > 20, name  # not blank
     assert "report of" not in capsys.readouterr().out  # --png alone writes no HTML
+    # a predictions file with a chart's name in that folder is refused, before anything is written
+    kept = folder / files[0]
+    kept.write_bytes(predictions.read_bytes())
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert main(["report", str(kept), "--png", str(folder), "-q"]) == 2
+    assert f"{kept}: is {kept}; the chart would overwrite it" in capsys.readouterr().err
+    assert kept.read_bytes() == predictions.read_bytes()
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
 
 def test_terminal_table_is_aligned_by_display_width(predictions, capsys):
