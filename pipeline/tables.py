@@ -201,6 +201,43 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
     return roles
 
 
+#: rows an export may carry above its header (a title, the shop and the date of the export): the
+#: header is looked for this many rows further down when the first row is a title (:func:`_title_row`)
+TITLE_ROWS = 5
+
+
+def _filled(cells: list) -> int:
+    return sum(1 for c in cells if c is not None and str(c).strip())
+
+
+def _title_row(cells: list[str], overrides) -> bool:
+    """A first row that is no header but a title above it: one cell at most, not a text column."""
+    if _filled(cells) > 1:
+        return False
+    try:
+        find_columns(_unique(cells), overrides)
+    except InputError:
+        return True
+    return False
+
+
+def _header_row(cells: list[str], overrides) -> bool:
+    """A row below a title that is the header: two cells or more, one of them the review text."""
+    if _filled(cells) < 2:
+        return False
+    try:
+        find_columns(_unique(cells), overrides)
+    except InputError:
+        return False
+    return True
+
+
+def _say_titles(where: str, titles: list[tuple[int, list[str]]], header_at: str) -> None:
+    first = " ".join(str(c).strip() for c in titles[0][1] if c is not None and str(c).strip())
+    warn(f"{where}: {len(titles)} row(s) above the header read as a title, not as reviews (first: {first[:60]!r}); "
+         f"header on {header_at}")
+
+
 def _say_duplicates(columns: list[str], roles: dict[str, str | None], where: str) -> None:
     shown = [display_name(c) for c in columns]
     for role, col in roles.items():
@@ -675,10 +712,25 @@ def _first_line(text: str) -> str:
     return text[: m.start()] if m else text
 
 
-def _sniff_delimiter(text: str, tsv: bool = False) -> tuple[str, bool]:
+def _sniff_delimiter(text: str, tsv: bool = False, titles: dict[str, str | None] | None = None) -> tuple[str, bool]:
     """The delimiter of the header (and whether an Excel ``sep=`` line comes first). ``tsv``:
     the file is named ``.tsv``, so a header with a tab in it is tab-separated whatever commas its
-    names hold (``标签(质量,物流)``)."""
+    names hold (``标签(质量,物流)``). ``titles`` (column overrides): a first line that is a title
+    above the header (:func:`_title_row`) is passed over, up to :data:`TITLE_ROWS` lines."""
+    found = _sniff_from(text, tsv)
+    if titles is None or found != (_ONE_COLUMN, False):
+        return found
+    lines = text.lstrip("\r\n").split("\n", TITLE_ROWS + 1)
+    if not _title_row([lines[0].strip()], titles):
+        return found
+    for k in range(1, min(TITLE_ROWS, len(lines) - 1) + 1):
+        below = _sniff_from("\n".join(lines[k:]), tsv)
+        if below != (_ONE_COLUMN, False):
+            return below
+    return found
+
+
+def _sniff_from(text: str, tsv: bool) -> tuple[str, bool]:
     first = _first_line(text.lstrip("\r\n"))
     m = _SEP_LINE.match(first)
     if m:
@@ -773,7 +825,11 @@ def _choose_encoding(path: Path, encoding: str | None) -> tuple[str, bytes]:
     return encoding, sample
 
 
-def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[str], Iterator[pd.DataFrame], str, str]:
+def _open_text(path: Path, encoding: str | None, chunksize: int,
+               titles: dict[str, str | None] | None = None) -> tuple[list[str], Iterator[pd.DataFrame], str, str]:
+    """Columns, chunks, encoding and delimiter of a CSV/TSV file. ``titles``: the column
+    overrides of a table that needs a text column — then a title row above the header is
+    looked past (:data:`TITLE_ROWS`); None reads the first row as the header, whatever it is."""
     enc, sample = _choose_encoding(path, encoding)
     c = _codec_for(enc, sample)
     label = _label(enc)
@@ -806,7 +862,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
         raise bad_bytes(exc, None) from None
     except _NulChar:
         raise nul(None) from None
-    delimiter, sep_line = _sniff_delimiter(first, tsv=path.suffix.lower() == ".tsv")
+    delimiter, sep_line = _sniff_delimiter(first, tsv=path.suffix.lower() == ".tsv", titles=titles)
     lines = itertools.chain.from_iterable(
         io.StringIO(t, newline="") for t in itertools.chain([first], blocks))
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
@@ -829,6 +885,21 @@ def _open_text(path: Path, encoding: str | None, chunksize: int) -> tuple[list[s
         header = record()
     if header is None:
         raise InputError(f"{path}: the file is empty (no header row)")
+    if titles is not None and _title_row(header, titles):
+        above = [(reader.line_num, header)]
+        for _ in range(TITLE_ROWS):
+            rec = record()
+            if rec is None:
+                break
+            if _header_row(rec, titles):
+                _say_titles(str(path), [a for a in above if _filled(a[1])], f"line {reader.line_num}")
+                header = rec
+                break
+            above.append((reader.line_num, rec))
+        else:
+            rec = None
+        if rec is None:  # no header below either: the first row's own message
+            find_columns(_unique(header), titles, str(path))
     state["header"] = True
     columns = _unique([h for h in header])
     width = len(columns)
@@ -995,14 +1066,27 @@ def _hidden(ws) -> bool:
     return getattr(ws, "sheet_state", "visible") != "visible"
 
 
-def _first_row(ws) -> tuple[int, list[str]] | None:
+def _first_row(ws, titles: dict[str, str | None] | None = None) -> tuple[int, list[str], list] | None:
+    """``(row number, cells)`` of the sheet's header — its first non-blank row — and the title rows
+    looked past above it (``titles``: the column overrides, as :func:`_open_text` takes them)."""
+    found, above = None, []
     for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
         if row and any(v is not None and _cell_text(v) != "" for v in row):
             values = [_cell_text(v) for v in row]
             while values and values[-1] == "":
                 values.pop()
-            return r, values
-    return None
+            if found is None:
+                found = (r, values, [])
+                if titles is None or not _title_row(values, titles):
+                    return found
+                above.append((r, values))
+            elif _header_row(values, titles):
+                return r, values, above
+            else:
+                above.append((r, values))
+            if r - found[0] >= TITLE_ROWS:
+                break
+    return found
 
 
 _BAD_DATE = re.compile(r"Cell ([A-Z]+)(\d+) is marked as a date but the serial value (\S+) is outside the limits for dates")
@@ -1080,7 +1164,7 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
         if hasattr(ws, "reset_dimensions"):
             ws.reset_dimensions()
     try:
-        firsts = [(ws, _first_row(ws)) for ws in sheets]
+        firsts = [(ws, _first_row(ws, (overrides or {}) if need_text else None)) for ws in sheets]
     except Exception as exc:
         wb.close()
         raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
@@ -1091,22 +1175,24 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
         wb.close()
         raise InputError(f"{path}: the workbook is empty (no sheet holds any cell)")
     chosen, roles, first_error = None, None, None
-    for ws, (hrow, header) in filled:
+    for ws, (hrow, header, above) in filled:
         if not need_text:
-            chosen = (ws, hrow, header)
+            chosen = (ws, hrow, header, above)
             break
         try:
             roles = find_columns(_unique(header), overrides, f"{path} (sheet {ws.title!r})")
-            chosen = (ws, hrow, header)
+            chosen = (ws, hrow, header, above)
             break
         except InputError as exc:
             first_error = first_error or exc
     if chosen is None:
         wb.close()
         raise first_error
-    ws, hrow, header = chosen
+    ws, hrow, header, above = chosen
     columns = _unique(header)
     where = f"{path} (sheet {ws.title!r})"
+    if above:
+        _say_titles(where, above, f"row {hrow}")
     if roles:
         _say_duplicates(columns, roles, where)
     others = [repr(o.title) + (" (hidden)" if _hidden(o) else "") for o, _ in filled if o is not ws]
@@ -1190,7 +1276,7 @@ def open_table(
     _check_file(path)
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return _open_excel(path, chunksize, overrides)
-    columns, chunks, enc, delimiter = _open_text(path, encoding, chunksize)
+    columns, chunks, enc, delimiter = _open_text(path, encoding, chunksize, titles=overrides or {})
     roles = find_columns(columns, overrides, str(path))
     _say_duplicates(columns, roles, str(path))
     return Table(path, columns, roles, enc, chunks, delimiter)

@@ -171,3 +171,53 @@ def test_blank_lines_are_rows_with_row_number_ids(tmp_path, tiny_model_path):
     rows = read_out(out)[1:]
     assert code == 0 and [r[2] for r in rows] == ["1", "2", "3", "4", "5"]
     assert [r[3] for r in rows][1] == "empty" and [r[3] for r in rows][3] == "empty"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_title_row_above_the_header_is_looked_past(tmp_path, tiny_model_path, capsys, suffix):
+    """Exports that open with a title (千牛评价导出 2024-05-01) and a line of notes above the header:
+    the header is found below, every review row is scored, the title rows are named in a warning;
+    a one-column file whose reviews hold commas is still one column, and a title with no header
+    below is the first row's own one-line error."""
+    src = tmp_path / f"titled{suffix}"
+    if suffix == ".csv":
+        src.write_text("千牛评价导出 2024-05-01\n\n导出人：店长\n评价编号,评价内容,评分\nA1,快递太慢了,1\nA2,\"质量差,坏了\",2\n",
+                       encoding="utf-8")
+    else:
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.append(["千牛评价导出 2024-05-01"])
+        ws.merge_cells("A1:C1")
+        ws.append([])
+        ws.append(["评价编号", "评价内容", "评分"])
+        ws.append(["A1", "快递太慢了", 1])
+        ws.append(["A2", "质量差,坏了", 2])
+        wb.save(src)
+    capsys.readouterr()
+    code = main(["score", str(src), "-o", str(tmp_path / "out.csv"), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err
+    assert code == 0
+    rows = read_out(tmp_path / "out.csv")
+    assert rows[0][:3] == ["评价编号", "评价内容", "评分"]
+    assert [r[:4] for r in rows[1:]] == [["A1", "快递太慢了", "1", "A1"], ["A2", "质量差,坏了", "2", "A2"]]
+    header_at = "line 4" if suffix == ".csv" else "row 3"
+    assert f"row(s) above the header read as a title, not as reviews (first: '千牛评价导出 2024-05-01'); header on {header_at}" in err
+    assert ("2 row(s)" if suffix == ".csv" else "1 row(s)") in err
+
+
+def test_one_column_files_and_titles_without_a_header_below(tmp_path, tiny_model_path, capsys):
+    one = tmp_path / "one.csv"
+    one.write_text("评价内容\n很差,质量不好\n好\n", encoding="utf-8")
+    code, out = run_score(tmp_path, one, tiny_model_path)
+    assert code == 0 and [r[0] for r in read_out(out)[1:]] == ["很差,质量不好", "好"]
+    lone = tmp_path / "lone.csv"
+    lone.write_text("千牛评价导出\n买家,评分\nb,1\n", encoding="utf-8")
+    capsys.readouterr()
+    assert run_score(tmp_path, lone, tiny_model_path)[0] == 2
+    assert "lone.csv: no review text column found (columns seen: 千牛评价导出); name it with --text-col" in capsys.readouterr().err
+    named = tmp_path / "named.csv"  # the header below found by --text-col's name, not an alias
+    named.write_text("导出\n买家,正文x\nb,快递太慢\n", encoding="utf-8")
+    code, out = run_score(tmp_path, named, tiny_model_path, "--text-col", "正文x")
+    assert code == 0 and read_out(out)[1][:2] == ["b", "快递太慢"]
