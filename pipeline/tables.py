@@ -825,6 +825,14 @@ def _choose_encoding(path: Path, encoding: str | None) -> tuple[str, bytes]:
     return encoding, sample
 
 
+def _doubled_cr(text: str) -> bool:
+    """Most lines of the sample end in CR CR LF: what Python's csv writer (CR LF) gives through
+    a file opened in Windows text mode (LF → CR LF again). Read as is, every row would be
+    followed by a blank one."""
+    lf = text.count("\n")
+    return lf > 0 and text.count("\r\r\n") > lf / 2  # line breaks inside quoted cells may be plain
+
+
 def _open_text(path: Path, encoding: str | None, chunksize: int,
                titles: dict[str, str | None] | None = None) -> tuple[list[str], Iterator[pd.DataFrame], str, str]:
     """Columns, chunks, encoding and delimiter of a CSV/TSV file. ``titles``: the column
@@ -863,8 +871,13 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
     except _NulChar:
         raise nul(None) from None
     delimiter, sep_line = _sniff_delimiter(first, tsv=path.suffix.lower() == ".tsv", titles=titles)
-    lines = itertools.chain.from_iterable(
-        io.StringIO(t, newline="") for t in itertools.chain([first], blocks))
+    texts = itertools.chain([first], blocks)
+    if _doubled_cr(first):
+        note(f"{path}: lines end in CR CR LF (a CSV written through a second Windows line-end conversion); "
+             f"each read as one line break")
+        # blocks end after a LF (never between CR and LF), so no CR CR LF is cut in two
+        texts = (t.replace("\r\r\n", "\r\n") for t in texts)
+    lines = itertools.chain.from_iterable(io.StringIO(t, newline="") for t in texts)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
 
     def record():

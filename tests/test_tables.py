@@ -221,3 +221,22 @@ def test_one_column_files_and_titles_without_a_header_below(tmp_path, tiny_model
     named.write_text("导出\n买家,正文x\nb,快递太慢\n", encoding="utf-8")
     code, out = run_score(tmp_path, named, tiny_model_path, "--text-col", "正文x")
     assert code == 0 and read_out(out)[1][:2] == ["b", "快递太慢"]
+
+
+def test_rows_ending_in_cr_cr_lf_are_not_followed_by_blank_rows(tmp_path, tiny_model_path, capsys):
+    """csv.writer (CR LF) into a file opened in Windows text mode (LF → CR LF) ends every line in
+    CR CR LF; read as is, each row was followed by a blank `empty` row whose row-number id
+    collided with the real ids. A line break inside a quoted cell stays in its cell."""
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows([["评价编号", "评价内容"], ["1", "快递太慢"], ["2", "质量差\n坏了"], ["3", "客服不理人"]])
+    src = tmp_path / "win.csv"
+    src.write_bytes(buf.getvalue().replace("\n", "\r\n").encode("gb18030"))
+    capsys.readouterr()
+    code = main(["score", str(src), "-o", str(tmp_path / "out.csv"), "--model", str(tiny_model_path)])
+    assert code == 0 and "lines end in CR CR LF" in capsys.readouterr().err
+    rows = read_out(tmp_path / "out.csv")[1:]
+    assert [r[0] for r in rows] == ["1", "2", "3"] and rows[1][1] == "质量差\r\n坏了"
+    plain = tmp_path / "plain.csv"  # a blank line in an ordinary file is still a row
+    plain.write_bytes("评价编号,评价内容\r\n1,快递太慢\r\n\r\n3,质量差\r\n".encode())
+    code, out = run_score(tmp_path, plain, tiny_model_path)
+    assert code == 0 and [r[0] for r in read_out(out)[1:]] == ["1", "", "3"]
