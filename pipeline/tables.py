@@ -1238,7 +1238,7 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
             else:
                 formula_iter = itertools.repeat(None)
             rows: list[list[str]] = []
-            pending_blank: list[list[str]] = []
+            pending_blank = 0  # blank rows kept only if a filled row follows: counted, not held
             start = 0
             for r, (row, frow) in enumerate(_damage_named(zip(values_iter, formula_iter), where, hrow), start=hrow + 1):
                 if formulas and frow is not None:
@@ -1255,10 +1255,18 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
                 elif len(values) < width:
                     values += [""] * (width - len(values))
                 if not any(values):
-                    pending_blank.append(values)  # kept only if a filled row follows
+                    # a sheet formatted down to row 1,048,576 has a million of these: a list
+                    # per blank row held them all (~1 GB) before the end of the sheet was known
+                    pending_blank += 1
                     continue
-                rows.extend(pending_blank)
-                pending_blank = []
+                while pending_blank:
+                    take = min(pending_blank, max(chunksize - len(rows), 1))
+                    rows.extend([""] * width for _ in range(take))
+                    pending_blank -= take
+                    if len(rows) >= chunksize:
+                        yield _frame(rows, columns, start)
+                        start += len(rows)
+                        rows = []
                 rows.append(values)
                 if len(rows) >= chunksize:
                     yield _frame(rows, columns, start)

@@ -240,3 +240,28 @@ def test_rows_ending_in_cr_cr_lf_are_not_followed_by_blank_rows(tmp_path, tiny_m
     plain.write_bytes("评价编号,评价内容\r\n1,快递太慢\r\n\r\n3,质量差\r\n".encode())
     code, out = run_score(tmp_path, plain, tiny_model_path)
     assert code == 0 and [r[0] for r in read_out(out)[1:]] == ["1", "", "3"]
+
+
+def test_blank_sheet_rows_kept_between_reviews_and_dropped_after_the_last(tmp_path):
+    """Blank rows between reviews are rows (they come out as `empty`, ids by row number); the
+    blank tail of a sheet formatted far below its data is not — counted as it is read, never held
+    as a list per row, and cut into chunks of the asked size like any other rows."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["评价编号", "评价内容"])
+    for i in range(3):
+        ws.append([f"A{i}", "快递太慢"])
+    for _ in range(5):
+        ws.append([None, None])
+    ws.append(["B", "质量差"])
+    ws.cell(row=5000, column=2).font = Font(bold=True)  # formatting, no value
+    src = tmp_path / "tail.xlsx"
+    wb.save(src)
+    chunks = list(open_table(src, chunksize=2).chunks())
+    assert [len(c) for c in chunks] == [2, 2, 2, 2, 1]
+    whole = pd.concat(chunks)
+    assert whole["评价编号"].tolist() == ["A0", "A1", "A2", "", "", "", "", "", "B"]
+    assert whole.index.tolist() == list(range(9))
