@@ -181,16 +181,42 @@ DATE_WINDOW = (pd.Timestamp("1995-01-01"), pd.Timestamp("2100-01-01"))
 _YMD = re.compile(r"(\d)\s*[年/.]\s*(\d{1,2})\s*[月/.]\s*(\d{1,2})(?:\s*日)?")
 
 
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_LEADING_YEAR = re.compile(r"^(-?\d{4})(?:[-/.]|$)")
+
+
+def _to_datetime(s: pd.Series, fmt: str) -> pd.Series:
+    """``pd.to_datetime(s, errors="coerce", utc=True)``, cell by cell when one cell's year is out of
+    pandas' range for the unit it chose (which "coerce" does not catch)."""
+    try:
+        return pd.to_datetime(s, errors="coerce", format=fmt, utc=True)
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime is a ValueError
+        return pd.Series([_one_date(v, fmt) for v in s.tolist()], index=s.index, dtype="datetime64[ns, UTC]")
+
+
+def _one_date(v: str, fmt: str):
+    try:
+        return pd.to_datetime(v, errors="coerce", format=fmt, utc=True)
+    except (ValueError, OverflowError):
+        return pd.NaT
+
+
 def parse_dates(values) -> pd.Series:
     """Naive datetimes of date cells (ISO fast path, then any other format; 2024年5月1日 and
     2024/5/1 too), NaT when unreadable or outside :data:`DATE_WINDOW`. An explicit UTC offset is
     read as UTC, zones mixed or not; any year parses (no nanosecond Timestamp on the way)."""
     s = pd.Series(list(values), dtype=object).astype(str).str.strip()
     s = s.str.replace(_YMD, r"\1-\2-\3", regex=True)
-    out = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
+    # 7–9 digit fractions (SQL Server datetime2, .NET) make pandas read the whole column in
+    # nanoseconds, where a placeholder year (9999, 0001) is out of bounds: cut them to micro-
+    # seconds, and leave a cell whose leading year is outside the window unparsed (no date)
+    s = s.str.replace(_FRACTION, r"\1", regex=True)
+    year = pd.to_numeric(s.str.extract(_LEADING_YEAR, expand=False), errors="coerce")
+    s = s.where(~(year < DATE_WINDOW[0].year) & ~(year >= DATE_WINDOW[1].year), "")
+    out = _to_datetime(s, "ISO8601")
     rest = out.isna() & (s != "")
     if rest.any():
-        out[rest] = pd.to_datetime(s[rest], errors="coerce", format="mixed", utc=True)
+        out[rest] = _to_datetime(s[rest], "mixed")
     out = out.dt.tz_localize(None)
     return out.where((out >= DATE_WINDOW[0]) & (out < DATE_WINDOW[1]))
 

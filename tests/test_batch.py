@@ -72,11 +72,17 @@ def test_placeholder_dates_are_no_dates_and_never_refuse_a_file():
     assert epoch_seconds(["2024-05-01 10:00:00+08:00", "2024-05-01 02:00:00"]).tolist() == [1714528800] * 2
     s = _collect(["差评内容第%d条很差" % i for i in range(6)], items=["杯子"] * 6, dates=["9999-12-31"] * 6)
     assert s.burst.tolist() == [0] * 6
+    # SQL Server datetime2 / .NET: 7-digit fractions made pandas read the column in nanoseconds,
+    # where a placeholder beside them was out of bounds — an error that refused the file
+    for placeholder in ("9999-12-31", "0001-01-01", "1677-09-21", "2262-04-12", "-2024-05-01"):
+        assert parse_dates(["2024-05-01 10:00:00.1234567", placeholder]).tolist() == [
+            pd.Timestamp("2024-05-01 10:00:00.123456"), pd.NaT], placeholder
+    assert parse_dates(["May 1, 9999", "2024-05-01 10:00:00.123456789"]).tolist()[1] == pd.Timestamp("2024-05-01 10:00:00.123456")
 
 
 def test_score_and_report_read_placeholder_dates(tmp_path, capsys, tiny_model_path):
     src = tmp_path / "d.csv"
-    src.write_text("评价编号,评价内容,评分,评价时间\n1,质量太差了,1,2024-05-01\n2,快递太慢,2,9999-12-31\n3,客服不理人,1,0001-01-01\n",
+    src.write_text("评价编号,评价内容,评分,评价时间\n1,质量太差了,1,2024-05-01 10:00:00.1234567\n2,快递太慢,2,9999-12-31\n3,客服不理人,1,0001-01-01\n",
                    encoding="utf-8")
     assert main(["score", str(src), "-o", str(tmp_path / "p.csv"), "--model", str(tiny_model_path), "-q"]) == 0
     out = pd.read_csv(tmp_path / "p.csv", dtype=str)
