@@ -55,10 +55,12 @@ def save(predictor, path: Path | str, meta: dict) -> Path:
         from pipeline.tables import InputError
 
         raise InputError(f"{path}: cannot create its folder ({exc.strerror or exc})") from None
-    tmp = path.with_name(path.name + ".tmp")
     side = sidecar(path)
-    side_tmp = side.with_name(side.name + ".tmp")
+    tmp = side_tmp = None
     try:
+        # temporary names of our own (mkstemp: created new, never an existing file — a labels
+        # file named `<model>.tmp` was once dumped over), readable as the umask allows
+        tmp, side_tmp = _new_temp(path), _new_temp(side)
         joblib.dump(predictor, tmp, compress=3)
         side_tmp.write_text(json.dumps({"format": FORMAT, "sha256": sha256(tmp), **meta}, ensure_ascii=False, indent=2,
                                        default=str), encoding="utf-8")
@@ -70,9 +72,20 @@ def save(predictor, path: Path | str, meta: dict) -> Path:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc}); nothing was changed there") from None
     finally:  # nothing half-written left behind
         for leftover in (tmp, side_tmp):
-            if leftover.exists():
+            if leftover is not None and leftover.exists():
                 leftover.unlink()
     return path
+
+
+def _new_temp(path: Path) -> Path:
+    import tempfile
+
+    from pipeline.tables import _umask
+
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return Path(name)
 
 
 def read_meta(path: Path | str) -> dict:

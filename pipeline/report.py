@@ -1046,18 +1046,7 @@ def export_png(charts: dict[str, dict], folder: Path | str, scale: float = 2.0,
     predictions read, the report written)."""
     import vl_convert as vlc
 
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: --png needs a folder, this is a file")
-    for name in charts:
-        for other in keep:
-            if other is not None and _same_file(folder / f"{name}.png", Path(other)):
-                raise InputError(f"{folder / f'{name}.png'}: is {other}; the chart would overwrite it — "
-                                 f"choose another --png folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    folder = check_png_folder(folder, list(charts), keep)
     paths = []
     for name, spec in charts.items():
         path = folder / f"{name}.png"
@@ -1066,12 +1055,34 @@ def export_png(charts: dict[str, dict], folder: Path | str, scale: float = 2.0,
     return paths
 
 
+def check_png_folder(folder: Path | str, names: list[str], keep: tuple[Path | str | None, ...] = ()) -> Path:
+    """The ``--png`` folder, created, once nothing in it would clash: refused when it is a file,
+    cannot be created, or a chart's file would be one of ``keep``."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: --png needs a folder, this is a file")
+    for name in names:
+        for other in keep:
+            if other is not None and _same_file(folder / f"{name}.png", Path(other)):
+                raise InputError(f"{folder / f'{name}.png'}: is {other}; the chart would overwrite it — "
+                                 f"choose another --png folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: cannot write in the folder (permission denied)")
+    return folder
+
+
 def write_report(pred_path: Path | str, out_path: Path | str | None, png_dir: Path | str | None = None) -> dict[str, object]:
     """Write the HTML report (when ``out_path``) and the chart PNGs (when ``png_dir``)."""
     if out_path is not None:
         check_report_output(out_path, pred_path)
     report = build_report(pred_path)
     result: dict[str, object] = dict(report.stats)
+    if png_dir is not None:  # its mistakes before the page is written: an error leaves nothing changed
+        check_png_folder(png_dir, list(report.charts), (pred_path, out_path))
     if out_path is not None:
         _write_atomic(Path(out_path), report.html.encode("utf-8"))
         result["html"] = str(out_path)

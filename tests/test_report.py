@@ -178,6 +178,14 @@ def test_png_export(predictions, tmp_path, capsys):
     assert f"{kept}: is {kept}; the chart would overwrite it" in capsys.readouterr().err
     assert kept.read_bytes() == predictions.read_bytes()
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    # with -o too: the page is not written (nor an old one replaced) when --png is refused
+    page = tmp_path / "r.html"
+    page.write_text("old", encoding="utf-8")
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    for png, message in ((tmp_path / "afile", "--png needs a folder, this is a file"),
+                         (folder, "the chart would overwrite it")):
+        assert main(["report", str(kept), "-o", str(page), "--png", str(png), "-q"]) == 2
+        assert message in capsys.readouterr().err and page.read_text(encoding="utf-8") == "old"
 
 
 def test_terminal_table_is_aligned_by_display_width(predictions, capsys):

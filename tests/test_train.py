@@ -114,6 +114,27 @@ def test_ensure_model_keeps_a_current_model_and_retrains_a_stale_one(tiny_model,
     assert train.ensure_model(path, log=lambda m: None) == "trained" and len(calls) == 2
 
 
+def test_saving_a_model_never_writes_over_a_file_named_like_its_temporary(tiny_model, tmp_path):
+    """The model and its sidecar go through temporary files of their own (a labels file named
+    `m.joblib.tmp` was once dumped over and renamed away); readable as the umask allows."""
+    import os
+    import stat
+
+    from pipeline.persist import load_predictor, save
+
+    path = tmp_path / "m.joblib"
+    kept = {tmp_path / "m.joblib.tmp": b"text,labels\n", tmp_path / "m.json.tmp": b"mine"}
+    for p, data in kept.items():
+        p.write_bytes(data)
+    save(tiny_model, path, {"inputs_hash": "x"})
+    assert all(p.read_bytes() == data for p, data in kept.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.joblib", "m.joblib.tmp", "m.json", "m.json.tmp"]
+    assert load_predictor(path).predict(["快递太慢"]).loc[0, "cause"] == tiny_model.predict(["快递太慢"]).loc[0, "cause"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
 def test_progress_estimate_counts_rows(tmp_path):
     from pipeline.run import estimate_rows
 
