@@ -55,6 +55,7 @@ _RATING_WORDS = {"好评": 5.0, "中评": 3.0, "差评": 1.0, "positive": 5.0, "
                  "neg": 1.0, "pos": 5.0}
 _ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _RATING_NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)")
+_ZH_RATING = re.compile(r"([一二两三四五])\s*(?:颗星|星级|星|分)?\s*(?:好评|中评|差评)?$")
 _SIMPLE_RATINGS = {f"{k}{tail}": float(k) for k in range(1, 6) for tail in ("", ".0", "星", "分")}
 
 
@@ -76,7 +77,7 @@ def parse_rating(value: object) -> float:
         return _RATING_WORDS[s.lower()]
     stars = len(_STARS.findall(s))
     if stars:
-        return float(min(stars, 5))
+        return float(stars) if stars <= 5 else float("nan")  # six stars is no rating out of five
     m = _RATING_NUMBER.match(s)
     if m:
         rest = s[m.end():].lstrip()
@@ -88,8 +89,9 @@ def parse_rating(value: object) -> float:
             return float("nan")
         v = float(m.group(1))
         return v if 1 <= v <= 5 else float("nan")
-    if s[0] in _ZH_DIGITS:
-        return float(_ZH_DIGITS[s[0]])
+    m = _ZH_RATING.match(s)  # 四星, 五星好评 — not 一般 (neutral), 二手, 四分之三
+    if m:
+        return float(_ZH_DIGITS[m.group(1)])
     return float("nan")
 
 
