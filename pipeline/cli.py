@@ -128,10 +128,18 @@ def _check_trainable(frame, folds: int, files: list[str]) -> None:
     where = ", ".join(map(str, files)) or "the labels"
     if folds < 2:
         raise InputError(f"--folds {folds}: cross-validation needs at least 2 folds")
-    evaluated = int((frame["source"] != "authored").sum()) if "source" in frame else len(frame)
-    if evaluated < 2 * folds:
-        raise InputError(f"{where}: {evaluated} labelled review(s) are too few to cross-validate with {folds} folds; "
+    from pipeline.data import text_key
+
+    evaluated = frame[frame["source"] != "authored"] if "source" in frame else frame
+    if len(evaluated) < 2 * folds:
+        raise InputError(f"{where}: {len(evaluated)} labelled review(s) are too few to cross-validate with {folds} folds; "
                          f"give at least {2 * folds} (or fewer --folds, at least 2)")
+    # the folds keep each text's copies together (a repeated review never tests its own twin)
+    distinct = evaluated["text"].map(text_key).nunique()
+    if distinct < folds:
+        raise InputError(f"{where}: the {len(evaluated)} labelled reviews hold only {distinct} distinct text(s) "
+                         f"(after normalising); cross-validating with {folds} folds needs at least {folds} — "
+                         f"give more different reviews (or fewer --folds, at least 2)")
     causes = sorted({c for labels in frame["labels"] for c in labels if c != "none"})
     if not causes:
         raise InputError(f"{where}: no review has a cause (every row is 'none'); a model needs at least two causes")

@@ -111,6 +111,9 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     for row, value in zip(df["_row"], labels):
         if not value:
             raise LabelFileError(f"{path}: row {row}, column 'labels': blank; give the cause ids or 'none'")
+        if not value.replace(SEP, "").strip():  # '|', '| |': separators around nothing are no 'none'
+            raise LabelFileError(f"{path}: row {row}, column 'labels': {value!r} holds no cause id; "
+                                 f"give the cause ids or 'none'")
         try:
             parsed.append(parse_labels(value))
         except ValueError as exc:

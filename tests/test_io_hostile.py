@@ -854,6 +854,7 @@ LABEL_ERRORS = [
     ("all_labels_blank", "text,labels\n好,\n差,\n".encode(),
      "column 'labels' is blank on every row; give each review its cause ids ('|'-separated) or 'none'"),
     ("one_label_blank", "text,labels\n好,prank\n差,\n".encode(), "row 3, column 'labels': blank; give the cause ids or 'none'"),
+    ("only_separators", "text,labels\n好,prank\n差,| |\n".encode(), "row 3, column 'labels': '| |' holds no cause id"),
     ("unknown_label", "text,labels\n好,prank\n差,quality\n".encode(), "row 3, column 'labels': unknown cause id(s) ['quality']"),
     ("unknown_primary", "text,labels,primary\n好,prank,prank\n差,product_quality,quality\n".encode(),
      "row 3, column 'primary': unknown cause id 'quality'; expected one of "
@@ -894,6 +895,8 @@ def test_label_file_text_under_the_scorers_headers(tmp_path, tiny_model_path):
     ("质量差,product_quality\n快递慢,stockout_logistics\n", 5,
      "2 labelled review(s) are too few to cross-validate with 5 folds; give at least 10"),
     ("".join(f"很好{i},none\n" for i in range(6)), 2, "no review has a cause (every row is 'none')"),
+    ("鞋底开胶了,product_quality\n物流太慢了,stockout_logistics\n" * 6, 5,
+     "the 12 labelled reviews hold only 2 distinct text(s) (after normalising); cross-validating with 5 folds needs at least 5"),
     ("".join(f"质量差{i},product_quality\n" for i in range(6)), 2, "every review has the same cause (product_quality)"),
 ])
 def test_train_refuses_labels_it_cannot_learn_from(tmp_path, capsys, rows, folds, message):
