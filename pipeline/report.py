@@ -123,6 +123,29 @@ def _read_workbook(path: Path) -> pd.DataFrame:
     return book.parse("predictions", dtype=str, keep_default_na=False).fillna("")
 
 
+def _single_names(ids: list[str]) -> list[str]:
+    """``R:<id>`` per review, one review per name: a repeated id is numbered ``R:<id>#1``, ``#2`` …,
+    skipping any name another review holds already (ids ``x``, ``x``, ``x#1``)."""
+    from collections import Counter
+
+    names = ["R:" + str(i) for i in ids]
+    count = Counter(names)
+    taken = set(names)
+    nth: dict[str, int] = {}
+    out = []
+    for name in names:
+        if count[name] == 1:
+            out.append(name)
+            continue
+        k = nth.get(name, 0) + 1
+        while f"{name}#{k}" in taken:
+            k += 1
+        nth[name] = k
+        taken.add(f"{name}#{k}")
+        out.append(f"{name}#{k}")
+    return out
+
+
 def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFrame:
     """The suspected malicious reviews of a predictions frame (:data:`SUSPECT_COLUMNS`), grouped —
     ``campaign`` (a cluster), ``buyer`` (one unmasked buyer flagged more than once) or ``single`` —
@@ -137,9 +160,7 @@ def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFra
     repeat = buyer.map(buyer.value_counts()) >= 2
     use_buyer = repeat & ~buyer.map(is_masked).astype(bool)
     kind = np.where(sus["cluster_id"] != "", "campaign", np.where(use_buyer, "buyer", "single"))
-    single = "R:" + sus["review_id"]
-    repeated = sus["review_id"].duplicated(keep=False).to_numpy()  # one review per single group, even with duplicate ids
-    single = single.where(~repeated, single + "#" + pd.Series(np.arange(len(sus)) + 1, index=sus.index).astype(str))
+    single = pd.Series(_single_names(sus["review_id"].tolist()), index=sus.index, dtype=object)
     group = np.where(kind == "campaign", sus["cluster_id"], np.where(kind == "buyer", "B:" + buyer, single))
     sus["group"], sus["group_kind"] = group, kind
     sus["group_size"] = sus.groupby("group")["review_id"].transform("size")

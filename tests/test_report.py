@@ -422,3 +422,11 @@ def test_duplicate_ids_do_not_merge_single_suspects(predictions, tmp_path):
     singles = out[out["group_kind"] == "single"]
     assert singles["group"].is_unique and (singles["group_size"].astype(int) == 1).all()
     assert len(out) == len(frame) and stats
+
+
+def test_single_suspect_names_stay_one_review_each():
+    """Ids x, x, x#1: the numbered names of the repeated id skip the name the third id holds."""
+    from pipeline.report import _single_names
+
+    assert _single_names(["x", "x", "x#1", "y"]) == ["R:x#2", "R:x#3", "R:x#1", "R:y"]
+    assert _single_names(["a", "a", "a"]) == ["R:a#1", "R:a#2", "R:a#3"]
