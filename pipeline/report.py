@@ -32,7 +32,8 @@ import pandas as pd
 
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import InputError, _same_file, _writable_place, atomic_csv, english_headers, find_columns, read_frame
+from pipeline.tables import (InputError, _same_file, _writable_place, atomic_csv, english_headers, excel_unsafe,
+                             find_columns, read_frame)
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -61,6 +62,7 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
         # columns a report reads are held (not the probabilities nor unused input columns).
         df, _ = read_frame(path, keep=lambda columns: _report_columns(columns, path))
         df = df.fillna("").astype(str)
+        df = df.apply(excel_unsafe)  # score's CSV escaped formula-like cells with a 
     df.columns = english_headers(list(df.columns))
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:

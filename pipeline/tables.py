@@ -1338,6 +1338,15 @@ def excel_safe(value: object) -> str:
     return s
 
 
+def excel_unsafe(column: pd.Series) -> pd.Series:
+    """Undo :func:`excel_safe` on a column read back from a CSV that ``score`` wrote: the ``'``
+    it put before ``=``, ``+``, ``-``, ``@``, tab or CR is not part of the id, buyer or text (a
+    suspects workbook or the report would show ``'-A1024``)."""
+    s = column.astype(str)
+    quoted = s.str.startswith("'") & s.str[1:2].isin(list(_FORMULA_START)) & ~s.str[1:].str.match(_PLAIN_NUMBER)
+    return s.where(~quoted, s.str[1:]) if quoted.any() else column
+
+
 #: output suffix → format
 OUTPUT_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".xlsx": "xlsx"}
 

@@ -430,3 +430,28 @@ def test_single_suspect_names_stay_one_review_each():
 
     assert _single_names(["x", "x", "x#1", "y"]) == ["R:x#2", "R:x#3", "R:x#1", "R:y"]
     assert _single_names(["a", "a", "a"]) == ["R:a#1", "R:a#2", "R:a#3"]
+
+
+def test_the_formula_escape_of_score_csv_stays_out_of_suspects_and_the_report(tiny_model_path, tmp_path):
+    """score's CSV writes an id -A1024 as '-A1024 and a buyer @小明 as '@小明 (against formula
+    injection); suspects (.xlsx) and the report read them back as they were written in the export,
+    and suspects' own CSV escapes them again."""
+    import openpyxl
+
+    from pipeline.report import suspects
+
+    src = tmp_path / "ap.csv"
+    src.write_text("评价编号,买家昵称,评分,评价内容\n-A1024,@小明,1,返50元我就改好评，不然差评一直挂着\n", encoding="utf-8")
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    frame = _read(pred)
+    assert frame.loc[0, "评价编号"] == "'-A1024" and frame.loc[0, "review_id"] == "'-A1024"
+    frame["suspected_malicious"] = "true"  # whatever the tiny model decided: a suspect
+    frame.to_csv(pred, index=False)
+    suspects(pred, tmp_path / "s.xlsx")
+    row = [c.value for c in list(openpyxl.load_workbook(tmp_path / "s.xlsx").active.iter_rows())[1]]
+    assert row[4:6] == ["-A1024", "@小明"]
+    suspects(pred, tmp_path / "s.csv")
+    assert _read(tmp_path / "s.csv").loc[0, "review_id"] == "'-A1024"
+    assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q"]) == 0
+    assert "'-A1024" not in (tmp_path / "r.html").read_text(encoding="utf-8")
