@@ -979,12 +979,17 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
 #: column carries; anything else (dates, %, E+, colours, sections) is read as General
 _NUMBER_FORMAT = re.compile(r'^((?:"[^"]*"|\\.)*)([#0,]*0|#[#,]*#|#)(\.[0#]+)?((?:"[^"]*"|\\.)*)$')
 _LITERAL = re.compile(r'"([^"]*)"|\\(.)')
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+_PADDING = re.compile(r"[_*].")
 
 
 def _formatted(v: int | float, fmt: str) -> str | None:
     """``v`` as Excel shows it under number format ``fmt`` (see ``_NUMBER_FORMAT``), else None."""
     from decimal import ROUND_HALF_UP, Decimal
 
+    # the positive section, without colours/conditions ([Red]) or padding (_) and fill (*)
+    # characters: Chinese Excel's 数值 formats are `0_ ` and `0_);[Red]\(0\)`
+    fmt = _PADDING.sub("", _BRACKETS.sub("", fmt.split(";", 1)[0]))
     m = _NUMBER_FORMAT.match(fmt)
     if m is None or (isinstance(v, float) and not math.isfinite(v)) or v < 0:
         return None
@@ -1025,6 +1030,10 @@ def _cell_text(v: object, fmt: str | None = None) -> str:
     if isinstance(v, float):
         if v.is_integer() and abs(v) < 1e15:
             return str(int(v))
+        if v.is_integer() and abs(v) < 1e21:  # a long id stored as a number: its 15 digits, as Excel's `0` shows it
+            from decimal import Decimal
+
+            return format(Decimal(format(v, ".15g")), "f")
         return format(v, ".15g")
     if isinstance(v, dt.datetime):
         return v.isoformat(sep=" ", timespec="seconds")

@@ -1007,7 +1007,10 @@ def test_xlsx_numbers_read_as_excel_shows_them(tmp_path, tiny_model_path):
     ws = wb.active
     ws.append(["评价编号", "评价内容", "评分", "价格"])
     cells = [(123, "000000", "000123"), (42, '"JD"0000', "JD0042"), (19.9, "0.00", "19.90"),
-             (1234567890123456789, "0", "1234567890123460000"), (7, "General", "7"), (2.5, "0%", "2.5")]
+             (1234567890123456789, "0", "1234567890123460000"), (7, "General", "7"), (2.5, "0%", "2.5"),
+             # long ids under General, text (@) and Chinese Excel's 数值 formats: not 1.23456789012346e+18
+             (1234567890123456789, "General", "1234567890123460000"), (1234567890123456789, "@", "1234567890123460000"),
+             (1234567890123456789, "0_ ", "1234567890123460000"), (98765, "0_);[Red]\\(0\\)", "98765")]
     for i, (v, fmt, _) in enumerate(cells, start=2):
         ws.append([v, R[i % len(R)], 1, 1234.5])
         ws.cell(row=i, column=1).number_format = fmt
