@@ -485,6 +485,14 @@ def sniff_encoding(path: Path | str, sample: bytes | None = None) -> str:
     _check_magic(path, head)
     for bom, enc in _BOMS:
         if head.startswith(bom):
+            if bom == codecs.BOM_UTF8 and _decodes(head[3:], "utf-8")[1] and _utf8_before_bad(head[3:]) < UTF8_SURE:
+                # a GBK/Big5 body behind a UTF-8 BOM (a tool prepended one): the body's own reading
+                try:
+                    body = sniff_encoding(path, head[3:])
+                except InputError:
+                    body = enc
+                if body in ("gb18030", "cp950", "big5hkscs"):
+                    return body
             return enc
     if b"\x00" in head:
         enc = _utf16_without_bom(head)
@@ -561,8 +569,8 @@ def _codec_for(enc: str, head: bytes) -> _Codec:
     elif name in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
         bom = "\ufeff".encode(name)
         codec, skip = name, len(bom) if head.startswith(bom) else 0
-    else:
-        codec, skip = enc, 0
+    else:  # a UTF-8 BOM a tool put before a legacy-encoded body (GBK, Big5) is no text of it
+        codec, skip = enc, 3 if head.startswith(codecs.BOM_UTF8) and info.name not in ("utf-7",) else 0
     return _Codec(enc, codec, skip, "\n".encode(codec), "\r".encode(codec))
 
 

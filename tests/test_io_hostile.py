@@ -324,6 +324,20 @@ def test_short_chinese_files_keep_their_encoding(tmp_path):
         assert next(table.chunks())["text"].tolist() == [text]
 
 
+def test_a_utf8_bom_before_a_legacy_body_is_read_as_the_body_is_written(tmp_path):
+    """A tool that prepends a UTF-8 BOM to a GBK or Big5 export: read by the body's encoding, the
+    BOM skipped (not in the first header) — found alone, or given with --encoding (which was
+    refused as 'it looks like utf-8 (with BOM)', while the sniffed reading was refused too)."""
+    for enc, expected, head, text in (("gbk", "gb18030", "评价编号,评价内容", "鞋底开胶了"),
+                                      ("cp950", "cp950", "評價編號,評價內容", "鞋底開膠了，質量太差")):
+        src = tmp_path / f"bom_{enc}.csv"
+        src.write_bytes(b"\xef\xbb\xbf" + f"{head}\r\n1,{text}\r\n".encode(enc))
+        for given in (None, enc):
+            table = open_table(src, encoding=given)
+            assert table.columns == head.split(",") and (given or table.encoding == expected)
+            assert next(table.chunks())[head.split(",")[1]].tolist() == [text]
+
+
 def test_a_stray_byte_in_a_small_utf8_file_names_its_row(tmp_path):
     """UTF-8 with one row pasted from a GBK file (or a lone surrogate) is UTF-8 with a bad row —
     named — not 'cannot tell the encoding'."""
