@@ -75,11 +75,19 @@ def kept_columns(src, columns: list) -> list:
     """The input columns written back: all but those named like a prediction column, which the
     predictions replace — with a warning naming them (a predictions file scored again?) when
     ``src`` names the input (None: the columns only, the warning given already)."""
-    replaced = list(dict.fromkeys(c for c in columns if c in PRED_COLUMNS))
+    from pipeline.tables import display_name, english_header
+
+    pred = set(PRED_COLUMNS)
+    # the Chinese names --zh-headers writes (原因, 置信度 … or 原因(cause)) count only in a file
+    # that carries most of them: one column 原因 (退款原因) of a real export is kept
+    english = [english_header(display_name(c)) for c in columns]
+    zh_file = len({e for c, e in zip(columns, english) if e in pred and c not in pred}) >= len(pred) // 2
+    drop = [c in pred or (zh_file and e in pred) for c, e in zip(columns, english)]
+    replaced = list(dict.fromkeys(display_name(c) for c, d in zip(columns, drop) if d))
     if replaced and src is not None:
         warn(f"{src}: input column(s) {', '.join(map(repr, replaced))} have the names of prediction columns and are "
              f"replaced by them (a predictions file scored again?); rename them to keep their values")
-    return [c for c in columns if c not in PRED_COLUMNS]
+    return [c for c, d in zip(columns, drop) if not d]
 
 
 def format_rows(out, columns: bool = False) -> list[list[str]]:

@@ -1061,6 +1061,22 @@ def test_input_columns_named_like_predictions_are_replaced_with_a_warning(tmp_pa
             f"and are replaced by them") in err
     header, rows = read_csv_out(out)
     assert header.count("review_id") == 1 and [r[header.index("review_id")] for r in rows] == ["a", "b"]
+    # a --zh-headers predictions file scored again (with or without --zh-headers): its Chinese
+    # prediction columns are replaced too, not doubled as 原因(cause) beside 原因
+    zh = tmp_path / "zh.csv"
+    assert main(["score", str(src), "-o", str(zh), "--model", str(tiny_model_path), "-q", "--zh-headers"]) == 0
+    for flags in (["--zh-headers"], []):
+        again = tmp_path / "again_zh.csv"
+        capsys.readouterr()
+        assert main(["score", str(zh), "-o", str(again), "--model", str(tiny_model_path), *flags]) == 0
+        assert "'评价标识', '原因', '原因中文', '置信度'" in capsys.readouterr().err
+        assert read_csv_out(again)[0] == read_csv_out(zh if flags else out)[0]
+    # one column 原因 of a real export (退款原因) is no predictions file: kept
+    refund = tmp_path / "refund.csv"
+    refund.write_bytes(table_bytes(["评价内容", "原因"], [[R[0], "尺码不合适"]]))
+    assert main(["score", str(refund), "-o", str(out), "--model", str(tiny_model_path), "-q", "--zh-headers"]) == 0
+    header, rows = read_csv_out(out)
+    assert header[:2] == ["评价内容", "原因"] and rows[0][1] == "尺码不合适" and "原因(cause)" in header
 
 
 @pytest.mark.parametrize("legacy", ["gb18030", "big5"])
