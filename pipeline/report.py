@@ -33,7 +33,7 @@ import pandas as pd
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
 from pipeline.tables import (InputError, _same_file, _writable_place, atomic_csv, english_headers, excel_unsafe,
-                             find_columns, read_frame)
+                             find_columns, ooxml_unescape, read_frame)
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -122,7 +122,7 @@ def _read_workbook(path: Path) -> pd.DataFrame:
     if "predictions" not in book.sheet_names:
         raise InputError(f"{path}: no sheet named 'predictions' (sheets: {', '.join(book.sheet_names)}); "
                          "write it with 'reviewcause score … -o FILE.xlsx'")
-    return book.parse("predictions", dtype=str, keep_default_na=False).fillna("")
+    return book.parse("predictions", dtype=str, keep_default_na=False).fillna("").apply(ooxml_unescape)
 
 
 def _single_names(ids: list[str]) -> list[str]:

@@ -1020,6 +1020,21 @@ def _formatted(v: int | float, fmt: str) -> str | None:
     return lit(before) + text + lit(after)
 
 
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _unescape_one(m: re.Match) -> str:
+    return chr(int(m.group(1), 16))
+
+
+def ooxml_unescape(column: pd.Series) -> pd.Series:
+    """A text column read from a workbook by another reader (pandas), its OOXML escapes decoded
+    as :func:`_cell_text` decodes them."""
+    s = column.astype(str)
+    has = s.str.contains("_x", regex=False)
+    return s.where(~has, s[has].str.replace(_OOXML_ESCAPE, _unescape_one, regex=True)) if has.any() else column
+
+
 def _cell_text(v: object, fmt: str | None = None) -> str:
     import datetime as dt
 
@@ -1030,7 +1045,9 @@ def _cell_text(v: object, fmt: str | None = None) -> str:
         if shown is not None:
             return shown
     if isinstance(v, str):
-        return v
+        # OOXML's escapes (_x000D_ for a CR, _x005F_ for a literal '_x…_'): what Excel wrote for
+        # characters XML cannot hold; openpyxl's streaming reader hands them over undecoded
+        return _OOXML_ESCAPE.sub(_unescape_one, v) if "_x" in v else v
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
     if isinstance(v, int):
@@ -1584,7 +1601,8 @@ class CsvText:
 
 XLSX_MAX_ROWS = 1_048_576
 XLSX_MAX_CELL = 32_767
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+#: a CR too: XML reads a raw CR as LF (Excel writes it as _x000D_)
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b-\x0d\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 _NUMERIC = frozenset({"confidence", "malicious_score"} | {c for c in ZH_COLUMNS if c.startswith("p_")})
 
 

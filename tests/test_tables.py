@@ -265,3 +265,25 @@ def test_blank_sheet_rows_kept_between_reviews_and_dropped_after_the_last(tmp_pa
     whole = pd.concat(chunks)
     assert whole["评价编号"].tolist() == ["A0", "A1", "A2", "", "", "", "", "", "B"]
     assert whole.index.tolist() == list(range(9))
+
+
+def test_xlsx_cells_round_trip_through_ooxml_escapes(tmp_path, tiny_model_path):
+    """Excel stores a CR as _x000D_ and a literal '_x0041_' as _x005F_x0041_; a control character
+    as _x0001_. Written by score's .xlsx and read back by score, suspects and report — and read
+    from Excel's own files — the texts are as they were (they came back as '_x000D_' and
+    '_x005F_x0041_', and a raw CR as LF)."""
+    from pipeline.report import read_predictions
+    from pipeline.tables import _cell_text
+
+    assert _cell_text("鞋底开胶了_x000D_\n第二行") == "鞋底开胶了\r\n第二行"
+    assert _cell_text("订单_x005F_x0041_号") == "订单_x0041_号"
+    texts = ["订单_x0041_号 质量差", "换行\r\n第二行 快递慢", "控制\x01符 客服差", "回车\r=cmd 很差"]
+    src = tmp_path / "rt.csv"
+    with open(src, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["评价编号", "评价内容"], *[[f"a{i}", t] for i, t in enumerate(texts)]])
+    book = tmp_path / "o.xlsx"
+    assert main(["score", str(src), "-o", str(book), "--model", str(tiny_model_path), "-q"]) == 0
+    assert main(["score", str(book), "-o", str(tmp_path / "o2.csv"), "--model", str(tiny_model_path), "-q"]) == 0
+    assert [r[1] for r in read_out(tmp_path / "o2.csv")[1:]] == [t if not t.startswith("=") else "'" + t for t in texts]
+    frame, roles = read_predictions(book)
+    assert frame[roles["text"]].tolist() == texts
