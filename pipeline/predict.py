@@ -87,7 +87,7 @@ def parse_rating(value: object) -> float:
         elif rest and (rest[0].isdigit() or rest[0] in ".,eE" or (rest[0].isascii() and rest[0].isalpha()
                                                                  and not rest.lower().startswith("star"))):
             return float("nan")
-        v = float(m.group(1))
+        v = float(m.group(1)) + (0.5 if rest[:2] in ("星半", "分半") else 0.0)  # 2星半: two and a half
         return v if 1 <= v <= 5 else float("nan")
     m = _ZH_RATING.match(s)  # 四星, 五星好评 — not 一般 (neutral), 二手, 四分之三
     if m:

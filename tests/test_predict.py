@@ -23,7 +23,8 @@ def model(shipped_model_path):
      ("1e3", None), ("4/10", None), ("0.5", None), ("0", None), ("-1", None), ("99", None), ("4，5", None), (5, 5.0),
      (0, None), (True, None), ("★★★★☆", 4.0), ("五星好评", 5.0), ("三颗星", 3.0), ("四星级", 4.0), ("二分", 2.0),
      # a Chinese digit begins many words that are no rating: 一般 is neutral, not one star
-     ("一般", None), ("二手", None), ("四分之三", None), ("三天", None), ("★★★★★★", None)],
+     ("一般", None), ("二手", None), ("四分之三", None), ("三天", None), ("★★★★★★", None),
+     ("2星半", 2.5), ("4分半", 4.5), ("5星半", None)],
 )
 def test_parse_rating(value, rating):
     got = parse_rating(value)
