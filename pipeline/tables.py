@@ -614,12 +614,14 @@ def _line_start(data: bytes, pos: int, c: _Codec) -> int:
 _LEGACY_CJK = frozenset({"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950"})
 
 
-def _decode(data: bytes, c: _Codec, legacy: bool, mixed: list) -> str:
+def _decode(data: bytes, c: _Codec, legacy: bool | str, mixed: list) -> str:
     """``data.decode(c.codec)``, except that in a legacy Chinese encoding a line whose bytes are
     valid UTF-8 and read as Chinese text better than in the file's encoding is read as UTF-8
     (exports joined from files of two encodings). ``mixed``: [lines switched, lines before
     ``data``, first switched line] — updated in place. A byte neither reading accepts raises
     UnicodeDecodeError at its position in ``data``, as a plain decode would."""
+    if legacy == "utf8":
+        return _decode_utf8(data, mixed)
     if not legacy:
         return data.decode(c.codec)
     lines = data.split(b"\n")
@@ -654,25 +656,64 @@ def _decode(data: bytes, c: _Codec, legacy: bool, mixed: list) -> str:
     return "\n".join(out)
 
 
+def _decode_utf8(data: bytes, mixed: list) -> str:
+    """``data.decode("utf-8")``, except that a line that is not UTF-8 but reads as Chinese in
+    GB18030 (GBK) or Big5 is read so (a GBK export joined to a UTF-8 one); ``mixed`` as in
+    :func:`_decode`, with the encoding of the first such line as its fourth item. A line no
+    reading accepts raises UnicodeDecodeError at its position in ``data``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    out, at, switched = [], 0, []
+    for k, line in enumerate(data.split(b"\n")):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            best, best_fit = None, PLAUSIBLE - 1e-9
+            for enc in ("gb18030", "cp950"):
+                try:
+                    text = line.decode(enc)
+                except UnicodeDecodeError:
+                    continue
+                fit = plausibility(text)
+                if fit > best_fit:
+                    best, best_fit = (enc, text), fit
+            if best is None:
+                raise UnicodeDecodeError(exc.encoding, data, at + exc.start, at + exc.end, exc.reason) from None
+            out.append(best[1])
+            switched.append((k, best[0]))
+        at += len(line) + 1
+    if not mixed[0]:
+        mixed[2], mixed[3] = mixed[1] + switched[0][0] + 1, switched[0][1]
+    mixed[0] += len(switched)
+    return "\n".join(out)
+
+
 def _text_blocks(path: Path, c: _Codec, block: int = SAMPLE_BYTES) -> Iterator[str]:
     """The decoded text of ``path``, cut at line ends. A bad byte or a NUL raises after the text
     before its line was yielded, so the CSV reader's position names the line. In a legacy
     Chinese encoding, lines of UTF-8 are read as UTF-8, with one warning at the end."""
     try:
-        legacy = codecs.lookup(c.codec).name in _LEGACY_CJK
+        name = codecs.lookup(c.codec).name
     except LookupError:
-        legacy = False
-    mixed = [0, 0, 0]
+        name = ""
+    legacy = "utf8" if name == "utf-8" else name in _LEGACY_CJK
+    mixed = [0, 0, 0, None]
     try:
         yield from _text_block_loop(path, c, block, legacy, mixed)
     finally:
         if mixed[0]:
-            warn(f"{path}: {mixed[0]} line{'s' if mixed[0] > 1 else ''} (the first: line {mixed[2]}) "
-                 f"{'are' if mixed[0] > 1 else 'is'} UTF-8 inside a {_label(c.name)} file (exports of two "
-                 f"encodings joined?); read as UTF-8")
+            lines = f"{mixed[0]} line{'s' if mixed[0] > 1 else ''} (the first: line {mixed[2]}) {'are' if mixed[0] > 1 else 'is'}"
+            if legacy == "utf8":
+                warn(f"{path}: {lines} {_label(mixed[3])} inside a UTF-8 file (exports of two encodings joined?); "
+                     f"read as {_label(mixed[3])}")
+            else:
+                warn(f"{path}: {lines} UTF-8 inside a {_label(c.name)} file (exports of two encodings joined?); "
+                     f"read as UTF-8")
 
 
-def _text_block_loop(path: Path, c: _Codec, block: int, legacy: bool, mixed: list) -> Iterator[str]:
+def _text_block_loop(path: Path, c: _Codec, block: int, legacy: bool | str, mixed: list) -> Iterator[str]:
     with open(path, "rb") as fh:
         fh.seek(c.skip)
         carry = b""

@@ -339,14 +339,31 @@ def test_a_utf8_bom_before_a_legacy_body_is_read_as_the_body_is_written(tmp_path
 
 
 def test_a_stray_byte_in_a_small_utf8_file_names_its_row(tmp_path):
-    """UTF-8 with one row pasted from a GBK file (or a lone surrogate) is UTF-8 with a bad row —
+    """UTF-8 with a lone surrogate (or bytes no Chinese encoding reads) is UTF-8 with a bad row —
     named — not 'cannot tell the encoding'."""
     head = "评价编号,评价内容,评分\na,质量差,1\n".encode()
-    for name, bad in (("gbk", "b,物流慢,1\n".encode("gbk")), ("surrogate", b"b,\xed\xa0\x80x,1\n")):
+    for name, bad in (("surrogate", b"b,\xed\xa0\x80x,1\n"), ("junk", b"b,\x80\x80\xff\xfe,1\n")):
         src = tmp_path / f"{name}.csv"
         src.write_bytes(head + bad)
         with pytest.raises(InputError, match=rf"{name}.csv: data row 2 \(line 3\) is not decodable as utf-8"):
             list(open_table(src).chunks())
+
+
+@pytest.mark.parametrize("legacy, text", [("gbk", "物流太慢了，等了一个星期"), ("cp950", "物流太慢了，等了一個星期")])
+def test_legacy_lines_inside_a_utf8_file_are_read_in_their_encoding(tmp_path, capsys, tiny_model_path, legacy, text):
+    """A GBK (or Big5) export joined to a UTF-8 one: its lines are read in their encoding, with one
+    warning naming the first (they were a one-line error refusing the whole file)."""
+    rows = "评价编号,评价内容\n".encode() + "".join(f"u{i},质量太差了{i}\n" for i in range(300)).encode()
+    rows += f"g1,{text}\ng2,{text}\n".encode(legacy) + "u300,客服态度很差\n".encode()
+    src = tmp_path / "joined.csv"
+    src.write_bytes(rows)
+    out = tmp_path / "o.csv"
+    capsys.readouterr()
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path)]) == 0
+    label = {"gbk": "gb18030", "cp950": "big5 (cp950)"}[legacy]
+    assert f"2 lines (the first: line 302) are {label} inside a UTF-8 file" in capsys.readouterr().err
+    got = {r[0]: r[1] for r in read_csv_out(out)[1]}
+    assert got["g1"] == got["g2"] == text and got["u300"] == "客服态度很差" and len(got) == 303
 
 
 def test_encoding_with_the_wrong_byte_order_is_refused(tmp_path):
