@@ -769,7 +769,7 @@ def _sniff_delimiter(text: str, tsv: bool = False, titles: dict[str, str | None]
     found = _sniff_from(text, tsv)
     if titles is None or found != (_ONE_COLUMN, False):
         return found
-    lines = text.lstrip("\r\n").split("\n", TITLE_ROWS + 1)
+    lines = re.split(r"\r\n|\r|\n", text.lstrip("\r\n"), maxsplit=TITLE_ROWS + 1)
     if not _title_row([lines[0].strip()], titles):
         return found
     for k in range(1, min(TITLE_ROWS, len(lines) - 1) + 1):
@@ -1643,13 +1643,14 @@ class CsvText:
 XLSX_MAX_ROWS = 1_048_576
 XLSX_MAX_CELL = 32_767
 #: a CR too: XML reads a raw CR as LF (Excel writes it as _x000D_)
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b-\x0d\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b-\x0d\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
 _NUMERIC = frozenset({"confidence", "malicious_score"} | {c for c in ZH_COLUMNS if c.startswith("p_")})
 
 
 def _xml_safe(s: str) -> str:
     """OOXML escaping of characters XML cannot hold (``_x0001_``), and of a literal ``_xHHHH_``."""
-    return _ILLEGAL_XML.sub(lambda m: "_x005F" + m.group() if len(m.group()) > 1 else f"_x{ord(m.group()):04X}_", s)
+    # the '_' that opens a literal '_xHHHH_' becomes _x005F_ (a lookahead: '_x005F_x000D_' has two)
+    return _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", s)
 
 
 class _Sink:

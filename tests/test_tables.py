@@ -207,6 +207,15 @@ def test_a_title_row_above_the_header_is_looked_past(tmp_path, tiny_model_path, 
     assert ("2 row(s)" if suffix == ".csv" else "1 row(s)") in err
 
 
+def test_a_title_row_in_a_file_of_cr_line_ends(tmp_path, tiny_model_path):
+    for name, data in (("cr.csv", "店铺评价导出\r评价编号,评价内容\r1,质量差\r2,快递慢\r"),
+                       ("mixed.csv", "店铺评价导出\r\n评价编号,评价内容\r1,质量差\r2,快递慢\r")):
+        src = tmp_path / name
+        src.write_text(data, encoding="utf-8", newline="")
+        code, out = run_score(tmp_path, src, tiny_model_path)
+        assert code == 0 and [r[:2] for r in read_out(out)] == [["评价编号", "评价内容"], ["1", "质量差"], ["2", "快递慢"]]
+
+
 def test_one_column_files_and_titles_without_a_header_below(tmp_path, tiny_model_path, capsys):
     one = tmp_path / "one.csv"
     one.write_text("评价内容\n很差,质量不好\n好\n", encoding="utf-8")
@@ -277,7 +286,7 @@ def test_xlsx_cells_round_trip_through_ooxml_escapes(tmp_path, tiny_model_path):
 
     assert _cell_text("鞋底开胶了_x000D_\n第二行") == "鞋底开胶了\r\n第二行"
     assert _cell_text("订单_x005F_x0041_号") == "订单_x0041_号"
-    texts = ["订单_x0041_号 质量差", "换行\r\n第二行 快递慢", "控制\x01符 客服差", "回车\r=cmd 很差"]
+    texts = ["订单_x0041_号 质量差", "换行\r\n第二行 快递慢", "控制\x01符 客服差", "回车\r=cmd 很差", "代码_x005F_x000D_字面 质量差"]
     src = tmp_path / "rt.csv"
     with open(src, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([["评价编号", "评价内容"], *[[f"a{i}", t] for i, t in enumerate(texts)]])
