@@ -915,6 +915,9 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
 
     try:
         first = next(blocks, "")
+        if titles is not None and _sniff_delimiter(first, titles=titles) == (_ONE_COLUMN, False):
+            # a title line alone in the first block (a block ends at a LF: the rest may end in CR)
+            first += next(blocks, "")
     except _BadBytes as exc:
         raise bad_bytes(exc, None) from None
     except _NulChar:
