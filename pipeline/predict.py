@@ -483,10 +483,20 @@ class Predictor(BaseEstimator):
     def resolve(X, offset: int = 0, roles: dict[str, str | None] | None = None) -> pd.DataFrame:
         """Reviews as a frame with ``id, text, rating, buyer, item, date``: texts, or a
         DataFrame whose columns are found by the same header aliases as the CLI."""
-        from pipeline.tables import find_columns
+        from pipeline.tables import InputError, find_columns
 
+        if isinstance(X, dict):  # columns by name, as REST's {"inputs": {…}} sends them
+            try:
+                X = pd.DataFrame(X)
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"input: the reviews are not a table ({exc}); give columns of equal length") from None
+        if isinstance(X, np.ndarray) and X.ndim > 1:
+            raise InputError("input: a 2-D array has no column names; give a DataFrame with a review column "
+                             "(评价内容, text …) or a list of texts")
+        if X is None or not (isinstance(X, (str, bytes, bytearray, pd.DataFrame)) or hasattr(X, "__iter__")):
+            raise InputError(f"input: reviews are a DataFrame, a list of texts or one text, not {type(X).__name__}")
         if not isinstance(X, pd.DataFrame):
-            frame = as_frame([X] if isinstance(X, (str, bytes)) else [_as_text(t) for t in X])
+            frame = as_frame([_as_text(X)] if isinstance(X, (str, bytes, bytearray)) else [_as_text(t) for t in X])
             n = len(frame)
             return pd.DataFrame({"id": [str(offset + i + 1) for i in range(n)], "text": frame["text"],
                                  "rating": frame["rating"], "buyer": None, "item": None, "date": None})
@@ -547,14 +557,19 @@ def _exact_ids(column: pd.Series | None, name) -> None:
     """Refuse an id column of floats that cannot hold its ids: 16+ digit order numbers sent as
     JSON numbers come here rounded (98765432109876543 → 98765432109876544), and writing them
     back would hand the seller ids of other orders."""
-    if column is None or column.dtype.kind != "f":
+    if column is None:
         return
-    big = np.flatnonzero(np.abs(column.to_numpy(dtype=float)) >= EXACT_FLOAT)
+    if column.dtype.kind == "f":
+        values = np.abs(column.to_numpy(dtype=float))
+    else:  # object or categorical: the float cells among the ids
+        values = np.array([abs(v) if isinstance(v, float) else 0.0 for v in column.tolist()])
+    with np.errstate(invalid="ignore"):
+        big = np.flatnonzero(values >= EXACT_FLOAT)
     if len(big):
         from pipeline.tables import InputError
 
         raise InputError(f"id column '{name}', row {int(big[0]) + 1}: ids of 16 or more digits sent as numbers "
-                         f"have lost digits on the way in (read as {column.iloc[int(big[0])]!r}); send them "
+                         f"have lost digits on the way in (read as {float(column.iloc[int(big[0])])!r}); send them "
                          f"as strings (JSON \"…\")")
 
 
@@ -578,6 +593,8 @@ def _as_text(v) -> str:
         return v
     if isinstance(v, (bytes, bytearray)):
         return bytes(v).decode("utf-8", errors="replace")
+    if isinstance(v, float) and v.is_integer() and abs(v) < EXACT_FLOAT:
+        return str(int(v))  # 100, not 100.0: a text column of numbers is float beside a null
     return str(v)
 
 

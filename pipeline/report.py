@@ -659,9 +659,25 @@ def _script_json(obj: object) -> str:
 
 
 def _spec(chart, validate: bool = False) -> dict:
-    spec = chart.to_dict(validate=validate)
+    spec = _no_line_separators(chart.to_dict(validate=validate))
     spec.pop("$schema", None)
     return spec
+
+
+_SEPARATORS = str.maketrans({"\u2028": " ", "\u2029": " "})
+
+
+def _no_line_separators(obj):
+    """The spec with U+2028/U+2029 in its strings as spaces: Vega compiles sort orders (item
+    names, ids) into expressions, where a raw line separator is a syntax error and the chart
+    stays blank."""
+    if isinstance(obj, str):
+        return obj.translate(_SEPARATORS) if ("\u2028" in obj or "\u2029" in obj) else obj
+    if isinstance(obj, dict):
+        return {k: _no_line_separators(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_no_line_separators(v) for v in obj]
+    return obj
 
 
 @dataclass

@@ -48,6 +48,7 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
 
         if isinstance(model_input, np.ndarray) and model_input.ndim == 0:
             model_input = model_input.item()
+        model_input = _nan_strings_missing(model_input)
         if isinstance(model_input, (str, bytes)):
             model_input = [model_input]  # one review
         if isinstance(model_input, (list, tuple, pd.Series)) or (isinstance(model_input, np.ndarray) and model_input.ndim == 1):
@@ -71,6 +72,21 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
             return self.predictor.predict(model_input)
         except InputError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def _nan_strings_missing(model_input):
+    """MLflow turns an ``inputs`` list or column into a numpy string array, where a JSON NaN
+    (what pandas' ``to_dict`` gives for a missing cell) becomes the text ``'nan'``: read it as the
+    missing cell it was (a buyer ``nan`` would make one serial buyer of every blank one)."""
+    def fix(v):
+        if isinstance(v, np.ndarray) and v.dtype.kind == "U" and (v == "nan").any():
+            v = v.astype(object)
+            v[v == "nan"] = None
+        return v
+
+    if isinstance(model_input, dict):
+        return {k: fix(v) for k, v in model_input.items()}
+    return fix(model_input)
 
 
 def input_aliases() -> dict[str, list[str]]:

@@ -308,3 +308,41 @@ def test_missing_cells_are_blank_at_every_door(tiny_model):
     out = tiny_model.predict(frame)
     assert out["review_id"].tolist() == ["a", "2"] and out.loc[0, "cause"] == "empty"
     assert [_text_cell(v) for v in (pd.NA, pd.NaT, None, float("nan"), 3.0, "快递".encode(), "x")] == ["", "", "", "", "3", "快递", "x"]
+
+
+def test_api_inputs_of_other_shapes_are_read_or_refused_in_one_line(tiny_model):
+    """A dict of columns is a table (REST's {"inputs": {…}} shape); bytes are one review; None, a
+    number or a 2-D array are refused by name (a 2-D array's rows were scored as their repr); a
+    text column of numbers beside a null reads 100, not 100.0; long ids in object or categorical
+    columns are refused like float ones."""
+    from pipeline.tables import InputError
+
+    by_dict = tiny_model.predict({"评价内容": ["质量差", "快递慢"], "评分": [1, 1]})
+    assert by_dict["cause"].tolist() == tiny_model.predict(pd.DataFrame({"评价内容": ["质量差", "快递慢"], "评分": [1, 1]}))["cause"].tolist()
+    assert tiny_model.predict("快递慢".encode())["cause"].tolist() == tiny_model.predict(["快递慢"])["cause"].tolist()
+    for bad, message in ((None, "not NoneType"), (5, "not int"), (np.array([["质量差", "1"]]), "a 2-D array has no column names"),
+                         ({"评价内容": ["a", "b"], "评分": [1]}, "not a table")):
+        with pytest.raises(InputError, match=message):
+            tiny_model.predict(bad)
+    numbers = tiny_model.predict(pd.DataFrame({"评价编号": ["a", "b"], "评价内容": [100.0, np.nan]}))
+    assert numbers["cause"].tolist()[0] == tiny_model.predict(pd.DataFrame({"评价编号": ["a"], "评价内容": ["100"]}))["cause"][0]
+    for ids in (pd.Categorical([98765432109876543.0, np.nan]), pd.Series([98765432109876543.0, 1], dtype=object)):
+        with pytest.raises(InputError, match="ids of 16 or more digits"):
+            tiny_model.predict(pd.DataFrame({"评价内容": ["a", "b"], "id": ids}))
+
+
+def test_pyfunc_reads_the_nan_of_a_string_array_as_missing(tiny_model):
+    """REST {"inputs": {"买家昵称": ["张三", NaN, NaN]}} reaches the model as a numpy string array
+    holding 'nan': a missing buyer, not one buyer 'nan' with three bad reviews (a serial buyer)."""
+    from pipeline.serving import ReviewcauseModel
+
+    m = ReviewcauseModel()
+    m.predictor = tiny_model
+    texts = ["质量太差了", "快递太慢了", "客服态度很差", "颜色和图片不一样"]
+    sent = {"评价编号": np.array(["A1", "A2", "A3", "A4"]), "买家昵称": np.array(["张三", "nan", "nan", "nan"]),
+            "商品": np.array(["鞋A", "鞋A", "鞋B", "鞋C"]), "评价内容": np.array(texts), "评分": np.array([1, 1, 2, 1])}
+    got = m.predict(None, sent)
+    want = tiny_model.predict(pd.DataFrame({**{k: list(v) for k, v in sent.items()}, "买家昵称": ["张三", None, None, None]}))
+    assert got["malicious_score"].tolist() == want["malicious_score"].tolist()
+    assert not got["evidence"].str.contains("买家nan").any()
+    assert m.predict(None, np.array(["nan", "快递慢"]))["cause"].tolist()[0] == "empty"

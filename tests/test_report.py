@@ -25,7 +25,7 @@ from pipeline.report import (
 
 SECTIONS = ["cause-mix", "fix-first", "items", "weekly", "suspects", "examples"]
 HOSTILE = "<script>alert(1)</script>"
-HOSTILE_ITEM = '</script><img src=x onerror="alert(2)">'
+HOSTILE_ITEM = '</script><img src=x onerror="alert(2)">\u2028'  # a line separator: Vega's sort expressions choked on it
 HOSTILE_BUYER = '"><svg onload=alert(3)>'
 
 
@@ -42,7 +42,7 @@ def predictions(tmp_path_factory, shipped_model_path) -> Path:
     assert main(["score", str(SAMPLE), "-o", str(out), "--model", str(shipped_model_path), "-q"]) == 0
     df = _read(out)
     extra = df.iloc[[0] * 8].copy()  # enough rows for the hostile item to lead the items chart
-    extra["评价编号"] = extra["review_id"] = [f"h{i}" for i in range(1, 9)]
+    extra["评价编号"] = extra["review_id"] = ["h\u20291"] + [f"h{i}" for i in range(2, 9)]  # the flagged one
     extra["评价内容"] = [f"{HOSTILE} 给我返50块就改好评 <b>bold</b> & 不然一直挂着", HOSTILE] + [f"{HOSTILE} 坏了"] * 6
     extra["商品"] = HOSTILE_ITEM
     extra["买家昵称"] = HOSTILE_BUYER
@@ -138,9 +138,9 @@ def test_hostile_text_is_escaped(report_html):
     assert html.escape(HOSTILE_BUYER) in page
     # only our own script elements: the library, the runner and one JSON spec per chart
     assert len(re.findall(r"<script\b", page, re.I)) == 2 + len(SECTIONS)
-    # chart data keeps the hostile item name exactly, as JSON that cannot close its <script>
+    # chart data keeps the hostile item name (its line separator a space), as JSON that cannot close its <script>
     items = _specs(_sections(page)["items"])[0]
-    assert HOSTILE_ITEM in _strings(items)
+    assert any(HOSTILE_ITEM.rstrip("\u2028") in v and "\u2028" not in v for v in _strings(items))
     # evidence quoting the hostile text is highlighted as escaped text
     assert f"<mark>{html.escape(HOSTILE)}</mark>" in page
 
