@@ -20,6 +20,7 @@ import signal
 from pathlib import Path
 
 import mlflow.pyfunc
+from mlflow.exceptions import MlflowException
 import numpy as np
 import pandas as pd
 
@@ -27,6 +28,21 @@ from pipeline.predict import PRED_COLUMNS
 
 REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "jieba", "rjieba", "opencc", "joblib", "charset-normalizer",
                 "openpyxl", "cloudpickle")
+
+
+class RequestError(MlflowException):
+    """A request's mistake, answered with the CLI's one line. MLflow's scoring server rewrites the
+    message of an exception the model raises as "Failed to predict data '<the request's first
+    rows>'. Error: …" — many lines that echo the reviews back — so this message keeps the value
+    it was made with."""
+
+    @property
+    def message(self) -> str:
+        return self.__dict__["_line"]
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.__dict__.setdefault("_line", value)
 
 
 class ReviewcauseModel(mlflow.pyfunc.PythonModel):
@@ -41,7 +57,6 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
         """The Predictor's columns; a request's mistakes (no text column …) are the CLI's one-line
         message as a 400 answer, an empty request an empty answer, a list of texts (``inputs``)
         one review per text, a list of records one review per record, a single text one review."""
-        from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
         from pipeline.tables import InputError
@@ -56,14 +71,14 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
             records = [isinstance(v, dict) for v in model_input]
             if any(records):
                 if not all(records):
-                    raise MlflowException("the request's inputs mix records and texts; send a list of texts or "
+                    raise RequestError("the request's inputs mix records and texts; send a list of texts or "
                                           "a list of records", error_code=INVALID_PARAMETER_VALUE)
                 model_input = pd.DataFrame.from_records(model_input)
         elif not isinstance(model_input, pd.DataFrame):
             try:
                 model_input = pd.DataFrame(model_input)
             except (ValueError, TypeError) as exc:  # ragged columns, a scalar of another type …
-                raise MlflowException(f"the request's inputs are not a table of reviews ({exc}); send "
+                raise RequestError(f"the request's inputs are not a table of reviews ({exc}); send "
                                       f"columns of equal length, records, or a list of texts",
                                       error_code=INVALID_PARAMETER_VALUE) from None
         if len(model_input) == 0:
@@ -71,7 +86,7 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
         try:
             return self.predictor.predict(model_input)
         except InputError as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+            raise RequestError(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 def _nan_strings_missing(model_input):

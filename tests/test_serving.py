@@ -148,7 +148,9 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
             urllib.request.urlopen(req, timeout=60)
         assert info.value.code == 400
         answer = json.loads(info.value.read())
-        assert "no review text column found (columns seen: foo)" in answer["message"] and not answer.get("stack_trace")
+        # the CLI's line itself: not MLflow's "Failed to predict data '<the request's rows>'" around it
+        assert answer["message"].startswith("input: no review text column found (columns seen: foo)")
+        assert "\n" not in answer["message"] and "Failed to predict" not in answer["message"] and not answer.get("stack_trace")
         ok = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
                                     data=json.dumps({"dataframe_records": [{"评价内容": "快递太慢"}]}).encode())
         rows = json.loads(urllib.request.urlopen(ok, timeout=60).read())["predictions"]
