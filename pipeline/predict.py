@@ -507,13 +507,17 @@ class Predictor(BaseEstimator):
 
         names = [str(c) for c in X.columns]
 
-        def get(role):  # the first column of that name (a frame may repeat a header, as the CLI reads it)
+        def column(role):  # the first column of that name (a frame may repeat a header, as the CLI reads it)
             col = roles.get(role)
-            return X.iloc[:, names.index(str(col))].tolist() if col is not None and str(col) in names else None
+            return X.iloc[:, names.index(str(col))] if col is not None and str(col) in names else None
+
+        def get(role):
+            values = column(role)
+            return None if values is None else values.tolist()
 
         texts = [_as_text(t) for t in get("text")]
+        _exact_ids(column("id"), roles.get("id"))
         raw_ids = get("id")
-        _exact_ids(X.iloc[:, names.index(str(roles["id"]))] if raw_ids is not None else None, roles.get("id"))
         ids = [str(offset + i + 1) for i in range(n)]
         if raw_ids is not None:
             ids = [_id_cell(v) or ids[i] for i, v in enumerate(raw_ids)]

@@ -210,26 +210,23 @@ def _filled(cells: list) -> int:
     return sum(1 for c in cells if c is not None and str(c).strip())
 
 
-def _title_row(cells: list[str], overrides) -> bool:
-    """A first row that is no header but a title above it: one cell at most, not a text column."""
-    if _filled(cells) > 1:
-        return False
-    try:
-        find_columns(_unique(cells), overrides)
-    except InputError:
-        return True
-    return False
-
-
-def _header_row(cells: list[str], overrides) -> bool:
-    """A row below a title that is the header: two cells or more, one of them the review text."""
-    if _filled(cells) < 2:
-        return False
+def _names_text(cells: list[str], overrides) -> bool:
+    """The row, read as a header, has a review-text column (:func:`find_columns`)."""
     try:
         find_columns(_unique(cells), overrides)
     except InputError:
         return False
     return True
+
+
+def _title_row(cells: list[str], overrides) -> bool:
+    """A first row that is no header but a title above it: one cell at most, not a text column."""
+    return _filled(cells) <= 1 and not _names_text(cells, overrides)
+
+
+def _header_row(cells: list[str], overrides) -> bool:
+    """A row below a title that is the header: two cells or more, one of them the review text."""
+    return _filled(cells) >= 2 and _names_text(cells, overrides)
 
 
 def _say_titles(where: str, titles: list[tuple[int, list[str]]], header_at: str) -> None:
@@ -913,16 +910,20 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
     def nul(reader) -> InputError:
         return InputError(f"{path}: binary data (a NUL byte on line {(reader.line_num if reader else 0) + 1}), not a CSV text file")
 
+    tsv = path.suffix.lower() == ".tsv"
     try:
         first = next(blocks, "")
-        if titles is not None and _sniff_delimiter(first, titles=titles) == (_ONE_COLUMN, False):
+        delimiter, sep_line = _sniff_delimiter(first, tsv, titles)
+        if titles is not None and (delimiter, sep_line) == (_ONE_COLUMN, False):
             # a title line alone in the first block (a block ends at a LF: the rest may end in CR)
-            first += next(blocks, "")
+            more = next(blocks, "")
+            if more:
+                first += more
+                delimiter, sep_line = _sniff_delimiter(first, tsv, titles)
     except _BadBytes as exc:
         raise bad_bytes(exc, None) from None
     except _NulChar:
         raise nul(None) from None
-    delimiter, sep_line = _sniff_delimiter(first, tsv=path.suffix.lower() == ".tsv", titles=titles)
     texts = itertools.chain([first], blocks)
     if _doubled_cr(first):
         note(f"{path}: lines end in CR CR LF (a CSV written through a second Windows line-end conversion); "
