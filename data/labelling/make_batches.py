@@ -22,6 +22,7 @@ Deterministic (seed 20261201). Writes, for each batch, a canonical CSV
     python data/labelling/make_batches.py --round 17   # round 17: new99-108
     python data/labelling/make_batches.py --round 18   # round 18: new109-116
     python data/labelling/make_batches.py --round 19   # round 19: new117-122
+    python data/labelling/make_batches.py --round 20   # round 20: new123-125
 
 Strata: ``random`` (uniform within a source/category/rating cell) and ``enriched`` (drawn
 among reviews whose wording hints at causes 5-8: cue search). Figures on the random part are
@@ -285,6 +286,10 @@ ROUND19 = {f"new{k}": [("online_shopping", None, "random", 300)] for k in (117, 
 ROUND19.update({"new120": [("waimai", None, "random", 300)], "new121": [("waimai", None, "random", 400)],
                 "new122": [("jd_aircon", None, "random", 300, {"4", "5"})]})
 
+# round 20 (2026-12-04): the last of the JD pool, ★5 at random (the third cell asks for more than is
+# left and gets the rest).
+ROUND20 = {f"new{k}": [("jd_aircon", None, "random", n, {"4", "5"})] for k, n in ((123, 300), (124, 300), (125, 400))}
+
 
 def draw_round2(plan: dict | None = None, seed: int = ROUND2_SEED) -> dict[str, pd.DataFrame]:
     plan = ROUND2 if plan is None else plan
@@ -337,7 +342,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--round"]:
              "13": (ROUND13, ROUND2_SEED + 11),
              "14": (ROUND14, ROUND2_SEED + 12), "15": (ROUND15, ROUND2_SEED + 13),
              "16": (ROUND16, ROUND2_SEED + 14), "17": (ROUND17, ROUND2_SEED + 15),
-             "18": (ROUND18, ROUND2_SEED + 16), "19": (ROUND19, ROUND2_SEED + 17)}
+             "18": (ROUND18, ROUND2_SEED + 16), "19": (ROUND19, ROUND2_SEED + 17),
+             "20": (ROUND20, ROUND2_SEED + 18)}
     for name, frame in draw_round2(*plans[sys.argv[2]]).items():
         write_batch(frame, name)
         print(name, len(frame), frame.groupby(["source", "stratum"]).size().to_dict())
