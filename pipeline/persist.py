@@ -29,7 +29,7 @@ from pathlib import Path
 
 import joblib
 
-from pipeline.tables import InputError
+from pipeline.tables import InputError, _write_error, atomic_file
 
 FORMAT = "reviewcause-predictor/2"
 
@@ -52,40 +52,18 @@ def save(predictor, path: Path | str, meta: dict) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from pipeline.tables import InputError
-
         raise InputError(f"{path}: cannot create its folder ({exc.strerror or exc})") from None
     side = sidecar(path)
-    tmp = side_tmp = None
-    try:
-        # temporary names of our own (mkstemp: created new, never an existing file — a labels
-        # file named `<model>.tmp` was once dumped over), readable as the umask allows
-        tmp, side_tmp = _new_temp(path), _new_temp(side)
-        joblib.dump(predictor, tmp, compress=3)
-        side_tmp.write_text(json.dumps({"format": FORMAT, "sha256": sha256(tmp), **meta}, ensure_ascii=False, indent=2,
-                                       default=str), encoding="utf-8")
-        os.replace(tmp, path)
-        os.replace(side_tmp, side)
-    except OSError as exc:
-        from pipeline.tables import InputError
-
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc}); nothing was changed there") from None
-    finally:  # nothing half-written left behind
-        for leftover in (tmp, side_tmp):
-            if leftover is not None and leftover.exists():
-                leftover.unlink()
+    # temporary names of our own (mkstemp: created new, never an existing file — a labels file
+    # named `<model>.tmp` was once dumped over); the model is renamed into place, then its sidecar
+    with atomic_file(side) as side_tmp, atomic_file(path) as tmp:
+        try:
+            joblib.dump(predictor, tmp, compress=3)
+            side_tmp.write_text(json.dumps({"format": FORMAT, "sha256": sha256(tmp), **meta}, ensure_ascii=False,
+                                           indent=2, default=str), encoding="utf-8")
+        except OSError as exc:
+            raise _write_error(path, exc) from None
     return path
-
-
-def _new_temp(path: Path) -> Path:
-    import tempfile
-
-    from pipeline.tables import _umask
-
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())
-    os.close(fd)
-    return Path(name)
 
 
 def read_meta(path: Path | str) -> dict:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import (InputError, _same_file, _writable_place, atomic_csv, english_headers, excel_unsafe,
+from pipeline.tables import (InputError, _same_file, _writable_place, _write_error, atomic_csv, atomic_file, english_headers, excel_unsafe,
                              find_columns, ooxml_unescape, read_frame)
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
@@ -1038,32 +1038,14 @@ def check_report_output(path: Path | str, predictions: Path | str) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path`` and rename it into place."""
+    """Write ``data`` to ``path`` through :func:`pipeline.tables.atomic_file` (a temp file beside
+    it, renamed into place); one line naming ``path`` when it cannot be written."""
     _writable_place(path)
-    target = Path(os.path.realpath(path))
-    try:
-        mode = os.stat(target).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise InputError(f"{path}: cannot write ({exc.strerror})") from None
-        raise
+    with atomic_file(path) as tmp:
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
 
 
 def cjk_font_available() -> bool | None:
@@ -1083,9 +1065,13 @@ def export_png(charts: dict[str, dict], folder: Path | str, scale: float = 2.0,
     """Each chart as ``folder/<n>-<section>.png``, rendered by vl-convert (no browser, offline).
     Refused before anything is written when a chart's file would be one of ``keep`` (the
     predictions read, the report written)."""
+    return _render_pngs(charts, check_png_folder(folder, list(charts), keep), scale)
+
+
+def _render_pngs(charts: dict[str, dict], folder: Path, scale: float = 2.0) -> list[Path]:
+    """The charts rendered into a folder :func:`check_png_folder` passed."""
     import vl_convert as vlc
 
-    folder = check_png_folder(folder, list(charts), keep)
     paths = []
     for name, spec in charts.items():
         path = folder / f"{name}.png"
@@ -1121,12 +1107,12 @@ def write_report(pred_path: Path | str, out_path: Path | str | None, png_dir: Pa
     report = build_report(pred_path)
     result: dict[str, object] = dict(report.stats)
     if png_dir is not None:  # its mistakes before the page is written: an error leaves nothing changed
-        check_png_folder(png_dir, list(report.charts), (pred_path, out_path))
+        png_dir = check_png_folder(png_dir, list(report.charts), (pred_path, out_path))
     if out_path is not None:
         _write_atomic(Path(out_path), report.html.encode("utf-8"))
         result["html"] = str(out_path)
         result["bytes"] = len(report.html.encode("utf-8"))
     if png_dir is not None:
-        result["png"] = [str(p) for p in export_png(report.charts, png_dir, keep=(pred_path, out_path))]
+        result["png"] = [str(p) for p in _render_pngs(report.charts, png_dir)]
         result["cjk_font"] = cjk_font_available()
     return result

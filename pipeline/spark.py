@@ -743,37 +743,25 @@ def _write_parquet(frames, dst: Path, keep: list[str], keep_names: list[str], ta
     from pipeline.tables import display_name
 
     names = [display_name(c) for c in keep_names] + PRED_COLUMNS
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    writer = None
-    try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame[keep + PRED_COLUMNS].set_axis(names, axis=1), preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            tally(frame)
-        if writer is None:  # no rows: the columns alone
-            empty = pd.DataFrame({**{n: pd.Series([], dtype=object) for n in names[:len(keep)]},
-                                  **{c: pd.Series([], dtype=_PARQUET_DTYPES.get(c, "float64" if c.startswith("p_") else object))
-                                     for c in PRED_COLUMNS}})
-            writer = pq.ParquetWriter(tmp, pa.Table.from_pandas(empty, preserve_index=False).schema)
-        writer.close()
+    with atomic_file(dst) as tmp:
         writer = None
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, dst)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame[keep + PRED_COLUMNS].set_axis(names, axis=1), preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                tally(frame)
+            if writer is None:  # no rows: the columns alone
+                empty = pd.DataFrame({**{n: pd.Series([], dtype=object) for n in names[:len(keep)]},
+                                      **{c: pd.Series([], dtype=_PARQUET_DTYPES.get(c, "float64" if c.startswith("p_") else object))
+                                         for c in PRED_COLUMNS}})
+                writer = pq.ParquetWriter(tmp, pa.Table.from_pandas(empty, preserve_index=False).schema)
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 _PARQUET_DTYPES = {"confidence": "float64", "suspected_malicious": "bool", "malicious_score": "float64"}
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

@@ -612,78 +612,84 @@ _LEGACY_CJK = frozenset({"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950
 
 
 def _decode(data: bytes, c: _Codec, legacy: bool | str, mixed: list) -> str:
-    """``data.decode(c.codec)``, except that in a legacy Chinese encoding a line whose bytes are
-    valid UTF-8 and read as Chinese text better than in the file's encoding is read as UTF-8
-    (exports joined from files of two encodings). ``mixed``: [lines switched, lines before
-    ``data``, first switched line] — updated in place. A byte neither reading accepts raises
-    UnicodeDecodeError at its position in ``data``, as a plain decode would."""
+    """``data.decode(c.codec)``, except for the lines of another encoding in an export joined
+    from files of two (:func:`_decode_lines`):
+
+    * ``legacy`` true (a GBK/GB18030/Big5 file): a line whose bytes are valid UTF-8 and read as
+      Chinese text better than in the file's encoding is read as UTF-8;
+    * ``legacy == "utf8"`` (a UTF-8 file): a line that is not UTF-8 but reads as Chinese in
+      GB18030 (GBK) or Big5 is read so.
+
+    ``mixed``: [lines switched, lines before ``data``, first switched line, its encoding] —
+    updated in place. A byte no reading accepts raises UnicodeDecodeError at its position in
+    ``data``, as a plain decode would."""
     if legacy == "utf8":
-        return _decode_utf8(data, mixed)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return _decode_lines(data, _utf8_or_chinese, mixed)
     if not legacy:
         return data.decode(c.codec)
-    lines = data.split(b"\n")
-    switch = []
-    for k, line in enumerate(lines):
-        if line.isascii():
-            continue
+    return _decode_lines(data, lambda line: _legacy_or_utf8(line, c.codec), mixed)
+
+
+def _legacy_or_utf8(line: bytes, codec: str) -> tuple[str, str | None]:
+    """A line of a legacy-encoded file: UTF-8 when its bytes are UTF-8 reading as Chinese better
+    than in ``codec``, else ``codec``; and the encoding switched to (None: the file's own)."""
+    if not line.isascii():
         try:
             as_utf8 = line.decode("utf-8")
         except UnicodeDecodeError:
-            continue
-        try:
-            as_legacy = plausibility(line.decode(c.codec))
-        except UnicodeDecodeError:
-            as_legacy = -1.0
-        fit = plausibility(as_utf8)
-        if fit >= PLAUSIBLE and fit > as_legacy:
-            switch.append(k)
-    if not switch:
-        return data.decode(c.codec)
-    out, at, chosen = [], 0, set(switch)
-    for k, line in enumerate(lines):
-        try:
-            out.append(line.decode("utf-8" if k in chosen else c.codec))
-        except UnicodeDecodeError as exc:
-            raise UnicodeDecodeError(exc.encoding, data, at + exc.start, at + exc.end, exc.reason) from None
-        at += len(line) + 1
-    # counted once the block decodes: after a bad byte the caller decodes the lines before it again
-    if not mixed[0]:
-        mixed[2] = mixed[1] + switch[0] + 1
-    mixed[0] += len(switch)
-    return "\n".join(out)
+            pass
+        else:
+            fit = plausibility(as_utf8)
+            try:
+                as_legacy = plausibility(line.decode(codec))
+            except UnicodeDecodeError:
+                as_legacy = -1.0
+            if fit >= PLAUSIBLE and fit > as_legacy:
+                return as_utf8, "utf-8"
+    return line.decode(codec), None
 
 
-def _decode_utf8(data: bytes, mixed: list) -> str:
-    """``data.decode("utf-8")``, except that a line that is not UTF-8 but reads as Chinese in
-    GB18030 (GBK) or Big5 is read so (a GBK export joined to a UTF-8 one); ``mixed`` as in
-    :func:`_decode`, with the encoding of the first such line as its fourth item. A line no
-    reading accepts raises UnicodeDecodeError at its position in ``data``."""
+def _utf8_or_chinese(line: bytes) -> tuple[str, str | None]:
+    """A line of a UTF-8 file: UTF-8, else GB18030 or Big5 where that reads as Chinese text."""
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+        return line.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        best, best_fit = None, PLAUSIBLE - 1e-9
+        for enc in ("gb18030", "cp950"):
+            try:
+                text = line.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            fit = plausibility(text)
+            if fit > best_fit:
+                best, best_fit = (text, enc), fit
+        if best is None:
+            raise exc
+        return best
+
+
+def _decode_lines(data: bytes, read_line, mixed: list) -> str:
+    """``data`` decoded line by line by ``read_line(line) -> (text, encoding switched to or None)``;
+    a line's UnicodeDecodeError is raised at its position in ``data``; ``mixed`` (see
+    :func:`_decode`) counts the switched lines once the whole block decodes (after a bad byte the
+    caller decodes the lines before it again)."""
     out, at, switched = [], 0, []
     for k, line in enumerate(data.split(b"\n")):
         try:
-            out.append(line.decode("utf-8"))
+            text, enc = read_line(line)
         except UnicodeDecodeError as exc:
-            best, best_fit = None, PLAUSIBLE - 1e-9
-            for enc in ("gb18030", "cp950"):
-                try:
-                    text = line.decode(enc)
-                except UnicodeDecodeError:
-                    continue
-                fit = plausibility(text)
-                if fit > best_fit:
-                    best, best_fit = (enc, text), fit
-            if best is None:
-                raise UnicodeDecodeError(exc.encoding, data, at + exc.start, at + exc.end, exc.reason) from None
-            out.append(best[1])
-            switched.append((k, best[0]))
+            raise UnicodeDecodeError(exc.encoding, data, at + exc.start, at + exc.end, exc.reason) from None
+        out.append(text)
+        if enc is not None:
+            switched.append((k, enc))
         at += len(line) + 1
-    if not mixed[0]:
-        mixed[2], mixed[3] = mixed[1] + switched[0][0] + 1, switched[0][1]
-    mixed[0] += len(switched)
+    if switched:
+        if not mixed[0]:
+            mixed[2], mixed[3] = mixed[1] + switched[0][0] + 1, switched[0][1]
+        mixed[0] += len(switched)
     return "\n".join(out)
 
 
@@ -1834,20 +1840,24 @@ def _umask() -> int:
     return mask
 
 
-#: opening the temporary output (a seam for tests that simulate a full disk)
-_fdopen = os.fdopen
+def _unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 @contextmanager
-def atomic_csv(path: Path | str, bom: bool = True, escape: bool = True):
-    """Yield a writer (``header(columns, trusted)``, ``rows(rows)``) for ``path``: CSV/TSV with
-    formula escaping, or an ``.xlsx`` workbook. It writes to a temp file beside the target and
-    renames it into place on success (through a symlink: its target is replaced); the file gets
-    the mode of the file it replaces, else ``0666 & ~umask``. On any error the temp file is
-    removed and ``path`` is left untouched; an OSError (full disk …) is one line naming ``path``."""
+def atomic_file(path: Path | str):
+    """Yield the path of a new temporary file beside ``path``'s target (through a symlink: the
+    file it points to), for the caller to write; when the ``with`` body ends, the temp file is
+    synced and renamed over the target, so a reader never sees a half-written file. The temp
+    name is ``mkstemp``'s (created new, never an existing file); the file gets the mode of the
+    file it replaces, else ``0666 & ~umask``. If the body fails, the temp file is removed and the
+    exception passes as it is (``path`` untouched); failing to create, sync or rename is one line
+    naming ``path``. The one mechanism behind every output this project writes (tables, report,
+    charts, the model and its sidecar, Parquet)."""
     path = Path(path)
-    fmt = output_format(path)
-    _writable_place(path)
     target = Path(os.path.realpath(path))
     try:
         mode = os.stat(target).st_mode & 0o7777
@@ -1857,48 +1867,83 @@ def atomic_csv(path: Path | str, bom: bool = True, escape: bool = True):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise _write_error(path, exc) from None
-    fh = writer = None
-
-    def discard():
-        if writer is not None:
-            writer.discard()
-        if fh is not None:
-            try:
-                fh.close()
-            except OSError:
-                pass
-        else:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
     try:
         os.fchmod(fd, mode)
-        if fmt == "xlsx":
-            fh = _fdopen(fd, "wb")
-        else:
-            fh = _fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="")
-        writer = XlsxOut(fh, path) if fmt == "xlsx" else CsvOut(fh, escape, path, "\t" if fmt == "tsv" else ",")
     except OSError as exc:
-        discard()
+        os.close(fd)
+        _unlink(tmp)
         raise _write_error(path, exc) from None
+    os.close(fd)
     try:
-        yield writer
-    except BaseException:  # the caller failed: leave the previous output alone
-        discard()
+        yield Path(tmp)
+    except BaseException:
+        _unlink(tmp)
         raise
     try:
-        writer.close()
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except OSError as exc:
-        discard()
+        _unlink(tmp)
         raise _write_error(path, exc) from None
-    except BaseException:
-        discard()
-        raise
+
+
+#: opening the temporary output (a seam for tests that simulate a full disk)
+_fdopen = os.fdopen
+
+
+@contextmanager
+def atomic_csv(path: Path | str, bom: bool = True, escape: bool = True):
+    """Yield a writer (``header(columns, trusted)``, ``rows(rows)``) for ``path``: CSV/TSV with
+    formula escaping, or an ``.xlsx`` workbook, written through :func:`atomic_file` (a temp
+    file renamed into place on success). On any error ``path`` is left untouched; an OSError
+    (full disk …) is one line naming ``path``."""
+    path = Path(path)
+    fmt = output_format(path)
+    _writable_place(path)
+    with atomic_file(path) as tmp:
+        fh = writer = None
+
+        def discard():
+            if writer is not None:
+                writer.discard()
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:
+                    pass
+
+        try:
+            fd = os.open(tmp, os.O_WRONLY)
+            try:
+                if fmt == "xlsx":
+                    fh = _fdopen(fd, "wb")
+                else:
+                    fh = _fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="")
+            except BaseException:
+                os.close(fd)
+                raise
+            writer = XlsxOut(fh, path) if fmt == "xlsx" else CsvOut(fh, escape, path, "\t" if fmt == "tsv" else ",")
+        except OSError as exc:
+            discard()
+            raise _write_error(path, exc) from None
+        try:
+            yield writer
+        except BaseException:  # the caller failed: leave the previous output alone
+            discard()
+            raise
+        try:
+            writer.close()
+            fh.close()
+        except OSError as exc:
+            discard()
+            raise _write_error(path, exc) from None
+        except BaseException:
+            discard()
+            raise
 
 
 #: the same writer under a name that says it is not only CSV

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 
 import pandas as pd
 import pytest
@@ -296,3 +297,40 @@ def test_xlsx_cells_round_trip_through_ooxml_escapes(tmp_path, tiny_model_path):
     assert [r[1] for r in read_out(tmp_path / "o2.csv")[1:]] == [t if not t.startswith("=") else "'" + t for t in texts]
     frame, roles = read_predictions(book)
     assert frame[roles["text"]].tolist() == texts
+
+
+def test_atomic_file_replaces_keeps_mode_and_leaves_nothing_on_failure(tmp_path):
+    """The one writer behind every output: renamed into place with the replaced file's mode,
+    through a symlink to its target; a failing body leaves the old file and no temp file."""
+    import stat
+
+    from pipeline.tables import InputError, atomic_file
+
+    out = tmp_path / "o.csv"
+    out.write_bytes(b"old")
+    os.chmod(out, 0o640)
+    with atomic_file(out) as tmp:
+        assert tmp.parent == tmp_path and tmp != out and tmp.exists()
+        tmp.write_bytes(b"new")
+        assert out.read_bytes() == b"old"  # nothing visible before the body ends
+    assert out.read_bytes() == b"new"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_file(out) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("boom")
+    assert out.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+    link = tmp_path / "link.csv"
+    link.symlink_to(out)
+    with atomic_file(link) as tmp:
+        tmp.write_bytes(b"via link")
+    assert link.is_symlink() and out.read_bytes() == b"via link"
+
+    missing = tmp_path / "no" / "such" / "o.csv"
+    with pytest.raises(InputError, match=r"o\.csv: cannot write \(No such file or directory\); nothing was changed there"):
+        with atomic_file(missing) as tmp:
+            pass
