@@ -171,9 +171,22 @@ def signatures(norm_texts: list[str], skip: np.ndarray | None = None) -> tuple[n
     return sig, eligible
 
 
+#: names platforms show in place of a buyer's own: every anonymous review carries the same one
+#: (匿名用户 on Taobao, JD, Meituan and Ele.me, "AliExpress Shopper"), so they tell no buyer apart —
+#: compared lower-cased, without spaces, traditional forms included
+ANONYMOUS_NAMES = frozenset({
+    "匿名", "匿名用户", "匿名用戶", "匿名买家", "匿名買家", "匿名顾客", "匿名顧客", "匿名会员", "匿名會員", "匿名评价",
+    "匿名評價", "用户", "用戶", "买家", "買家", "顾客", "顧客", "会员", "會員", "游客", "遊客", "访客", "訪客", "无", "無",
+    "aliexpressshopper", "shopper", "customer", "anonymous", "anonymoususer", "anonymousbuyer", "anonymouscustomer",
+    "guest", "user", "buyer", "n/a", "na", "null", "none", "nan", "-", "--", "—", "/",
+})
+
+
 def is_masked(name: str) -> bool:
-    """Masked nicknames (``t***1``) cannot tell buyers apart."""
-    return "*" in name or not name.strip()
+    """A name that cannot tell buyers apart: masked (``t***1``), blank, or a platform's
+    placeholder for an anonymous buyer (:data:`ANONYMOUS_NAMES`, or any name with 匿名 in it)."""
+    key = "".join(name.split()).lower()
+    return not key or "*" in key or key in ANONYMOUS_NAMES or "匿名" in key or key.startswith("anonymous")
 
 
 #: dates outside this window are an export's placeholders (1970-01-01, 9999-12-31), not dates

@@ -53,6 +53,22 @@ def test_serial_buyer_across_items():
     assert _collect(texts[:3], buyers=["老王"] * 3, items=["a", "b", "c"], ratings=[1, 5, 5]).serial_reviews.tolist() == [0, 0, 0]
 
 
+@pytest.mark.parametrize("name", ["匿名用户", "匿名買家", " AliExpress Shopper ", "Anonymous", "匿名用户123", "-", "N/A"])
+def test_anonymous_placeholder_names_tell_no_buyer_apart(name):
+    """Every anonymous review carries the platform's same placeholder: never one serial buyer of
+    different customers, and a campaign among them counts rows, as for masked nicknames."""
+    texts = ["质量太差了用一天就坏", "衣服起球严重做工很差", "物流慢得要死等了十天"]
+    s = _collect(texts, buyers=[name] * 3, items=["杯子", "衣服", "台灯"], ratings=[1, 1, 2])
+    assert s.serial_reviews.tolist() == [0, 0, 0]
+    assert _collect(CAMPAIGN[:3], buyers=[name] * 3).cluster_id.tolist() == [1, 1, 1]
+
+
+def test_real_names_that_mention_users_still_count():
+    from pipeline.batch import is_masked
+
+    assert not any(map(is_masked, ["用户小王", "老王", "buyer_007", "t123456", "买家秀达人"]))
+
+
 def test_burst_on_one_item():
     dates = ["2024-06-01 10:00", "2024-06-01 10:30", "2024-06-01 11:00", "2024-06-01 12:00", "2024-06-01 15:00",
              "2024-06-09 10:00"]
