@@ -516,7 +516,8 @@ class Predictor(BaseEstimator):
             return None if values is None else values.tolist()
 
         texts = [_as_text(t) for t in get("text")]
-        _exact_ids(column("id"), roles.get("id"))
+        for role in ("id", "buyer", "item"):
+            _exact_ids(column(role), roles.get(role), role)
         raw_ids = get("id")
         ids = [str(offset + i + 1) for i in range(n)]
         if raw_ids is not None:
@@ -547,9 +548,16 @@ def _missing(v) -> bool:
 
 
 def _cell(v) -> str:
+    """A buyer, item or date cell as text; a whole float without its '.0' (a JSON or DataFrame
+    column of numbers with a blank among them is float: buyer 777.0 is buyer 777, as the CLI
+    reads it)."""
     if type(v) is str:  # nearly every cell: no missing-value check needed
         return v.strip()
-    return "" if _missing(v) else str(v).strip()
+    if _missing(v):
+        return ""
+    if isinstance(v, float) and v.is_integer() and abs(v) < EXACT_FLOAT:
+        return str(int(v))
+    return str(v).strip()
 
 
 #: the largest whole number every float holds exactly: an id column of floats (JSON numbers with
@@ -557,10 +565,11 @@ def _cell(v) -> str:
 EXACT_FLOAT = 2**53
 
 
-def _exact_ids(column: pd.Series | None, name) -> None:
-    """Refuse an id column of floats that cannot hold its ids: 16+ digit order numbers sent as
-    JSON numbers come here rounded (98765432109876543 → 98765432109876544), and writing them
-    back would hand the seller ids of other orders."""
+def _exact_ids(column: pd.Series | None, name, role: str = "id") -> None:
+    """Refuse an id, buyer or item column of floats that cannot hold its values: 16+ digit order
+    numbers sent as JSON numbers come here rounded (98765432109876543 → 98765432109876544), and
+    writing them back would hand the seller ids of other orders; buyer ids so rounded would make
+    one serial buyer of several."""
     if column is None:
         return
     if column.dtype.kind == "f":
@@ -572,7 +581,7 @@ def _exact_ids(column: pd.Series | None, name) -> None:
     if len(big):
         from pipeline.tables import InputError
 
-        raise InputError(f"id column '{name}', row {int(big[0]) + 1}: ids of 16 or more digits sent as numbers "
+        raise InputError(f"{role} column '{name}', row {int(big[0]) + 1}: {role}s of 16 or more digits sent as numbers "
                          f"have lost digits on the way in (read as {float(column.iloc[int(big[0])])!r}); send them "
                          f"as strings (JSON \"…\")")
 

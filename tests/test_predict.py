@@ -276,6 +276,25 @@ def test_api_takes_any_cell_as_text_and_a_string_as_one_review(tiny_model):
     assert ints["review_id"].tolist() == ["98765432109876543"]
 
 
+def test_numeric_buyer_and_item_columns_read_as_the_cli_reads_them(tiny_model):
+    """Buyer and item ids sent as numbers with a blank among them (a float column): 777.0 is buyer
+    777 in the evidence, as the CLI reads the file; ids beyond 2**53 have lost digits (three
+    buyers rounded to one would make a serial buyer) and are refused, naming column and row."""
+    from pipeline.tables import InputError
+
+    texts = ["质量太差了用一天就坏", "衣服起球严重做工很差", "物流慢得要死等了十天", "客服态度差"]
+    frame = pd.DataFrame({"评价内容": texts, "评分": [1, 1, 1, 1], "买家昵称": [777, 777, 777, None],
+                          "商品": [1001, 1002, 1003, None]})
+    out = tiny_model.predict(frame)
+    assert out["evidence"].str.contains("买家777在本批").any()
+    assert not out["evidence"].str.contains(r"777\.0|1001\.0").any()
+    as_text = tiny_model.predict(frame.astype({"买家昵称": object, "商品": object}).fillna("").astype(str)
+                                 .replace({"777.0": "777", "1001.0": "1001", "1002.0": "1002", "1003.0": "1003"}))
+    assert out["malicious_score"].tolist() == as_text["malicious_score"].tolist()
+    with pytest.raises(InputError, match=r"buyer column '买家昵称', row 1: buyers of 16 or more digits"):
+        tiny_model.predict(frame.assign(买家昵称=[100000000000000001, 100000000000000002, 100000000000000003, None]))
+
+
 def test_pyfunc_request_mistakes_are_one_line_and_empty_is_empty(tiny_model):
     from mlflow.exceptions import MlflowException
 
