@@ -1501,7 +1501,21 @@ def check_model_output(path: Path | str, inputs: list[tuple[str, Path | str]] | 
         for out in (path, path.with_suffix(".json")):
             if src is not None and _same_file(out, Path(src)):
                 raise InputError(f"{out}: is the {what} {src}; writing the model there would destroy it — choose another file")
+    _only_models_replaced(path)
     return path
+
+
+def _only_models_replaced(path: Path) -> None:
+    """A file already at the model path (or its sidecar) is replaced only when it is a model this
+    project wrote: ``--model mlflow.db`` or any other file of the user's is refused, not lost."""
+    from pipeline.persist import FORMAT, read_meta, sidecar
+
+    side = sidecar(path)
+    ours = read_meta(path).get("format") == FORMAT
+    for f in (path, side):
+        if (f.exists() or f.is_symlink()) and not ours:
+            raise InputError(f"{f}: exists and is not a reviewcause model (no {side.name} written by 'reviewcause train' "
+                             f"beside it); refusing to overwrite it — choose another --model file")
 
 
 def _zh_columns() -> dict[str, str]:

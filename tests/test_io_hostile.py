@@ -945,13 +945,19 @@ def test_train_refuses_a_model_path_that_would_destroy_or_cannot_hold_it(tmp_pat
     before = src.read_bytes()
     (tmp_path / "dir").mkdir()
     (tmp_path / "side.json").symlink_to(src)
+    (tmp_path / "mlflow.db").write_bytes(b"SQLite format 3\x00 runs")  # the MLflow store: never overwritten
+    (tmp_path / "notes.json").write_text("{}", encoding="utf-8")  # a user's file where the sidecar would go
     for model, message in ((src, "a model file is a joblib pickle, not a .csv file; name it .joblib"),
                            (tmp_path / "dir", "is a directory; give an output file name"),
-                           (tmp_path / "side.joblib", f"is the labels file {src}")):
+                           (tmp_path / "side.joblib", f"is the labels file {src}"),
+                           (tmp_path / "mlflow.db", "exists and is not a reviewcause model (no mlflow.json written by "
+                                                    "'reviewcause train' beside it); refusing to overwrite it"),
+                           (tmp_path / "notes.joblib", "notes.json: exists and is not a reviewcause model")):
         code = main(["train", "--labels", str(src), "--no-shipped", "--model", str(model)])
         err = capsys.readouterr().err
         assert code == 2 and message in err and err.count("\n") == 1, err
     assert src.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+    assert (tmp_path / "mlflow.db").read_bytes() == b"SQLite format 3\x00 runs"
 
 
 @pytest.mark.parametrize("name, data, message", LABEL_ERRORS, ids=[c[0] for c in LABEL_ERRORS])
