@@ -76,13 +76,23 @@ def _number_or_text(value: str):
     return value  # e.g. stack=head
 
 
+def _overrides(args) -> dict[str, str | None]:
+    """The columns named by ``--text-col`` … (None: found by header name)."""
+    return {role: getattr(args, f"{role}_col", None) for role in ROLES}
+
+
+def _role_options(p, what: str = "") -> None:
+    for role in ROLES:
+        p.add_argument(f"--{role}-col", help=f"column holding the {role}{what} (default: found by header name)")
+
+
 def cmd_score(args) -> int:
     from pipeline.run import score_file
     from pipeline.segment import use_backend
 
     use_backend(args.segmenter)
     src = Path(args.input) if args.input else SAMPLE
-    overrides = {role: getattr(args, f"{role}_col") for role in ROLES}
+    overrides = _overrides(args)
     if getattr(args, "engine", "local") == "spark":
         from pipeline import spark
 
@@ -213,7 +223,7 @@ def cmd_suspects(args) -> int:
     from pipeline.report import suspects
 
     check_output(args.output, {"predictions file": args.predictions})
-    result = suspects(args.predictions, args.output, bom=not args.no_bom)
+    result = suspects(args.predictions, args.output, bom=not args.no_bom, overrides=_overrides(args))
     _say(args, f"{result['suspects']} suspected malicious reviews of {result['rows']} in {result['groups']} group(s) → {args.output}")
     return 0
 
@@ -222,9 +232,9 @@ def cmd_report(args) -> int:
     from pipeline.report import terminal_summary, write_report
 
     if args.output is None and args.png is None:
-        print(terminal_summary(args.predictions))
+        print(terminal_summary(args.predictions, _overrides(args)))
         return 0
-    result = write_report(args.predictions, args.output, png_dir=args.png)
+    result = write_report(args.predictions, args.output, png_dir=args.png, overrides=_overrides(args))
     if args.output is not None:
         _say(args, f"report of {result['rows']} reviews ({result['caused']} with a cause, {result['suspects']} suspected "
                    f"malicious, {result['charts']} charts) → {args.output}")
@@ -277,8 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="model file")
     p.add_argument("--encoding", help="input encoding (default: detected: UTF-8, UTF-8/UTF-16 with BOM, GB18030/GBK "
                                       "or Big5)")
-    for role in ROLES:
-        p.add_argument(f"--{role}-col", help=f"column holding the {role} (default: found by header name)")
+    _role_options(p)
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
     p.add_argument("--zh-headers", action="store_true", help="name the prediction columns in Chinese (原因, 置信度 …)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
@@ -293,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("suspects", help="appeal export: suspected malicious reviews grouped, strongest first",
                        formatter_class=_Formatter, epilog="example: reviewcause suspects predictions.csv -o suspects.csv")
-    p.add_argument("predictions", help="a CSV written by 'reviewcause score'")
+    p.add_argument("predictions", help="a file written by 'reviewcause score' (.csv, .tsv or .xlsx)")
     p.add_argument("-o", "--output", default="suspects.csv", help="output file: .csv, .tsv or .xlsx")
+    _role_options(p, " among the input columns score kept (give the ones you gave score)")
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_suspects)
@@ -306,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "dimension, causes per item, weekly trend, suspected-malicious groups, example reviews "
                                    "with the evidence highlighted.",
                        epilog="example: reviewcause report predictions.csv -o report.html --png charts/")
-    p.add_argument("predictions", help="a CSV written by 'reviewcause score'")
+    p.add_argument("predictions", help="a file written by 'reviewcause score' (.csv, .tsv or .xlsx)")
     p.add_argument("-o", "--output", default=None, help="write the HTML report here (.html)")
+    _role_options(p, " among the input columns score kept (give the ones you gave score)")
     p.add_argument("--png", metavar="DIR", default=None, help="also export each chart as a PNG into DIR (created if missing)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(func=cmd_report)

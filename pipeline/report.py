@@ -46,21 +46,22 @@ SPECIALS = (NO_COMPLAINT, UNCERTAIN, EMPTY)
 SPECIAL_EN = {NO_COMPLAINT: "no complaint", UNCERTAIN: "uncertain", EMPTY: "empty"}
 
 
-def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | None]]:
+def read_predictions(path: Path | str, overrides: dict[str, str | None] | None = None) -> tuple[pd.DataFrame, dict[str, str | None]]:
     """A predictions file written by ``reviewcause score`` — CSV, or the ``predictions`` sheet of
     an Excel workbook, with English or Chinese (``--zh-headers``) column names — and the roles of
-    its input columns."""
+    its input columns, found by header name or named by ``overrides`` (the ``--text-col`` …
+    options ``score`` was given, for the input columns it kept)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         df = _read_workbook(path)
-        df = df[_report_columns(list(df.columns), path)]
+        df = df[_report_columns(list(df.columns), path, overrides)]
     else:
         # decoded like any input (UTF-8/16, GBK, Big5; comma, tab or semicolon): a predictions
         # CSV opened in Excel and saved again ("CSV", "Unicode text") still reads. Only the
         # columns a report reads are held (not the probabilities nor unused input columns).
-        df, _ = read_frame(path, keep=lambda columns: _report_columns(columns, path))
+        df, _ = read_frame(path, keep=lambda columns: _report_columns(columns, path, overrides))
         df = df.fillna("").astype(str)
         df = df.apply(excel_unsafe)  # score's CSV escaped formula-like cells with a 
     df.columns = english_headers(list(df.columns))
@@ -69,7 +70,7 @@ def read_predictions(path: Path | str) -> tuple[pd.DataFrame, dict[str, str | No
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
     _check_values(df, path)
     inputs = [c for c in df.columns if c not in PRED_COLUMNS]
-    return df, find_columns(inputs, where=str(path))
+    return df, find_columns(inputs, overrides, where=str(path))
 
 
 #: what the cause column of a predictions file may hold
@@ -99,14 +100,14 @@ def _check_values(df: pd.DataFrame, path: Path) -> None:
 _READ = frozenset(REQUIRED) | {"confidence"}
 
 
-def _report_columns(columns: list[str], path: Path) -> list[str]:
+def _report_columns(columns: list[str], path: Path, overrides: dict[str, str | None] | None = None) -> list[str]:
     """The columns of a predictions file that the report reads: the prediction columns it uses
     and the input columns that have a role (text, id, rating, buyer, item, date …); every column
     when no text column is found, so that the error names them all."""
     names = english_headers(columns)
     inputs = [c for c, n in zip(columns, names) if n not in PRED_COLUMNS]
     try:
-        roles = set(filter(None, find_columns(inputs, where=str(path)).values()))
+        roles = set(filter(None, find_columns(inputs, overrides, where=str(path)).values()))
     except InputError:
         return columns
     return [c for c, n in zip(columns, names) if n in _READ or c in roles]
@@ -179,9 +180,10 @@ def suspect_groups(df: pd.DataFrame, roles: dict[str, str | None]) -> pd.DataFra
     return out[SUSPECT_COLUMNS]
 
 
-def suspects(pred_path: Path | str, out_path: Path | str, bom: bool = True) -> dict[str, int]:
+def suspects(pred_path: Path | str, out_path: Path | str, bom: bool = True,
+             overrides: dict[str, str | None] | None = None) -> dict[str, int]:
     """Write the suspected malicious reviews, grouped by campaign, then buyer, strongest first."""
-    df, roles = read_predictions(pred_path)
+    df, roles = read_predictions(pred_path, overrides)
     out = suspect_groups(df, roles)
     with atomic_csv(out_path, bom=bom) as w:
         w.header(SUSPECT_COLUMNS)
@@ -206,10 +208,10 @@ def _summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def summary(pred_path: Path | str) -> pd.DataFrame:
+def summary(pred_path: Path | str, overrides: dict[str, str | None] | None = None) -> pd.DataFrame:
     """Count of primary causes with their share, DSR dimension and the seeds' remedy; the outcomes
     that are not a cause (no_complaint, uncertain, empty) follow when present."""
-    df, _ = read_predictions(pred_path)
+    df, _ = read_predictions(pred_path, overrides)
     return _summary(df)
 
 
@@ -243,10 +245,10 @@ def format_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     return "\n".join(lines)
 
 
-def terminal_summary(pred_path: Path | str) -> str:
+def terminal_summary(pred_path: Path | str, overrides: dict[str, str | None] | None = None) -> str:
     """The cause table for a terminal: cause, reviews, share, DSR, suspects, remedy; then the
     outcomes counted apart."""
-    df, _ = read_predictions(pred_path)
+    df, _ = read_predictions(pred_path, overrides)
     table = _summary(df)
     caused = table[table["cause"].isin(CAUSE_IDS)]
     total = max(int(caused["reviews"].sum()), 1)
@@ -938,10 +940,11 @@ def _section_examples(r: Reviews) -> Section:
                    "".join(blocks) + _apart_html(r), "" if blocks else "没有带原因的评价 no review with a cause")
 
 
-def build_report(pred_path: Path | str, title: str | None = None, validate: bool = False) -> Report:
+def build_report(pred_path: Path | str, title: str | None = None, validate: bool = False,
+                 overrides: dict[str, str | None] | None = None) -> Report:
     """The seller's view of a predictions file: the HTML page and its chart specs (``validate``:
     check each spec against the Vega-Lite schema, slower)."""
-    df, roles = read_predictions(pred_path)
+    df, roles = read_predictions(pred_path, overrides)
     r = load_reviews(df, roles)
     groups = suspect_groups(df, roles)
     sections = [_section_mix(r), _section_fix(r), _section_items(r), _section_weekly(r), _section_suspects(r, groups),
@@ -1100,11 +1103,12 @@ def check_png_folder(folder: Path | str, names: list[str], keep: tuple[Path | st
     return folder
 
 
-def write_report(pred_path: Path | str, out_path: Path | str | None, png_dir: Path | str | None = None) -> dict[str, object]:
+def write_report(pred_path: Path | str, out_path: Path | str | None, png_dir: Path | str | None = None,
+                 overrides: dict[str, str | None] | None = None) -> dict[str, object]:
     """Write the HTML report (when ``out_path``) and the chart PNGs (when ``png_dir``)."""
     if out_path is not None:
         check_report_output(out_path, pred_path)
-    report = build_report(pred_path)
+    report = build_report(pred_path, overrides=overrides)
     result: dict[str, object] = dict(report.stats)
     if png_dir is not None:  # its mistakes before the page is written: an error leaves nothing changed
         png_dir = check_png_folder(png_dir, list(report.charts), (pred_path, out_path))

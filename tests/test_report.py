@@ -455,3 +455,35 @@ def test_the_formula_escape_of_score_csv_stays_out_of_suspects_and_the_report(ti
     assert _read(tmp_path / "s.csv").loc[0, "review_id"] == "'-A1024"
     assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q"]) == 0
     assert "'-A1024" not in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_suspects_and_report_take_the_column_options_score_was_given(tiny_model_path, tmp_path, capsys):
+    """An export whose headers no alias knows: score is told its columns; suspects and report
+    read the same file when told the same (before, they refused it or lost the buyer, item,
+    rating and date columns)."""
+    texts = ["加我微信返现50，不然一直挂着差评", "同行来踩一下，垃圾店铺大家别买", "质量太差了用一天就坏",
+             "物流慢得要死等了十天", "客服态度差", "衣服起球严重"]
+    src = tmp_path / "cols.csv"
+    pd.DataFrame({"单号": [f"o{i}" for i in range(6)], "旺旺": ["buyerA"] * 4 + ["b4", "b5"],
+                  "宝贝链接": ["i0", "i1", "i2", "i0", "i1", "i2"], "星": ["1"] * 6,
+                  "成交时间": [f"2024-05-0{i + 1} 10:00" for i in range(6)], "正文": texts}).to_csv(src, index=False)
+    cols = ["--text-col", "正文", "--id-col", "单号", "--buyer-col", "旺旺", "--item-col", "宝贝链接",
+            "--rating-col", "星", "--date-col", "成交时间"]
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q", *cols]) == 0
+    assert main(["suspects", str(pred), "-o", str(tmp_path / "s0.csv"), "-q"]) == 2
+    assert "no review text column found" in capsys.readouterr().err
+    assert main(["suspects", str(pred), "-o", str(tmp_path / "s.csv"), "-q", *cols]) == 0
+    s = pd.read_csv(tmp_path / "s.csv", dtype=str, keep_default_na=False)
+    assert len(s) and (s["buyer"] != "").all() and (s["item"] != "").all() and (s["date"] != "").all()
+    flagged_a = s[s["buyer"] == "buyerA"]
+    assert len(flagged_a) >= 2 and (flagged_a["group"] == "B:buyerA").all()  # one buyer's group, not singles
+    assert flagged_a["rating"].eq("1").all()
+    assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q", *cols]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "i0" in page  # the item section exists: the item column was read
+    assert main(["report", str(pred), "--text-col", "正文", "--rating-col", "星"]) == 0
+    table = capsys.readouterr().out
+    assert "product_quality" in table and "stockout_logistics" in table
+    assert main(["report", str(pred), "--text-col", "正文", "--buyer-col", "无此列"]) == 2
+    assert "no column named '无此列' for --buyer-col" in capsys.readouterr().err
