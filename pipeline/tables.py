@@ -1820,7 +1820,8 @@ class XlsxOut(_Writer):
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
 
-        from pipeline.taxonomy import CAUSES, EMPTY, UNCERTAIN
+        from pipeline.predict import SPECIAL_ZH
+        from pipeline.taxonomy import CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
         ws = self._wb.create_sheet("summary")
         zh = _SESSION.zh_headers
@@ -1835,10 +1836,11 @@ class XlsxOut(_Writer):
         ws.append(head)
         total = sum(self._counts.values())
         lines = [(c.id, c.zh, c.dsr, c.remedy) for c in CAUSES]
-        lines += [(UNCERTAIN, "无法判断", "", ""), (EMPTY, "空评价", "", "")]
+        specials = (NO_COMPLAINT, UNCERTAIN, EMPTY)  # every outcome, so the lines add up to the total
+        lines += [(c, SPECIAL_ZH[c], "", "") for c in specials]
         for cid, name, dsr, remedy in lines:
             n = self._counts.get(cid, 0)
-            if cid in (UNCERTAIN, EMPTY) and not n:
+            if cid in specials and not n:
                 continue
             share = WriteOnlyCell(ws, value=n / total if total else 0.0)
             share.number_format = "0.0%"

@@ -1161,3 +1161,24 @@ def test_utf8_lines_before_a_bad_byte_are_counted_once(tmp_path, capsys, tiny_mo
     err = capsys.readouterr().err
     assert code == 2 and "data row 3002 (line 3003) is not decodable as gb18030" in err
     assert f"{src}: 1 line (the first: line 3002) is UTF-8 inside a gb18030 file" in err
+
+
+def test_xlsx_summary_counts_every_outcome(tmp_path):
+    """The summary sheet lists every outcome the predictions hold — no_complaint (★4–5 praise),
+    uncertain and empty too — so its lines add up to its total."""
+    from openpyxl import load_workbook
+
+    from pipeline.predict import TRUSTED_COLUMNS
+    from pipeline.tables import atomic_csv
+
+    causes = ["no_complaint", "no_complaint", "product_quality", "uncertain", "empty", "prank"]
+    out = tmp_path / "p.xlsx"
+    with atomic_csv(out) as w:
+        w.header(["review_id", "cause", "p_prank"], trusted=TRUSTED_COLUMNS)
+        w.rows([[str(i), c, "0.5"] for i, c in enumerate(causes)])
+    summary = [[c.value for c in r] for r in load_workbook(out)["summary"].iter_rows()][1:]
+    by_id = {r[0]: r for r in summary}
+    assert all(by_id[k][2] == causes.count(k) for k in set(causes))
+    assert by_id["no_complaint"][1] == "无差评内容"
+    assert sum(r[2] for r in summary[:-1]) == by_id["total"][2] == 6
+    assert abs(sum(r[3] for r in summary[:-1]) - 1.0) < 1e-9
