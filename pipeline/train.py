@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import re
 import tempfile
 import time
 from contextlib import contextmanager
@@ -173,6 +174,23 @@ def cross_validate(frame: pd.DataFrame, predictor: Predictor | None = None, fold
     slices = slice_table(ev, Y, baseline)
     ev = ev.drop(columns=["_passed", "_base_passed"])
     return CVResult(ev, m, slices, time.perf_counter() - t0)
+
+
+def slice_metric_keys(names: list[str]) -> dict[str, str]:
+    """An MLflow metric key per slice name, distinct for distinct names: letters and digits of any
+    script kept (MLflow accepts ``slice_real_书籍``), every other run of characters one ``_``;
+    a key already taken gets ``_2``, ``_3`` …"""
+    keys: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        base = "slice_" + re.sub(r"_+", "_", "".join(ch if ch.isalnum() else "_" for ch in str(name))).strip("_")
+        key, k = base, 1
+        while key in taken:
+            k += 1
+            key = f"{base}_{k}"
+        keys[name] = key
+        taken.add(key)
+    return keys
 
 
 def slice_masks(ev: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -379,11 +397,9 @@ def run(predictor: Predictor | None = None, frame: pd.DataFrame | None = None, m
         log(f"cross-validating the model and the baseline on {len(frame) - counts.get('authored', 0)} labelled reviews ({folds} folds) …")
         cv = cross_validate(frame, predictor, folds=folds, seed=seed, authored_weight=authored_weight, baseline=baseline, log=log)
         mlflow.log_metrics({k: float(v) for k, v in cv.metrics.items()} | {"cv_seconds": cv.seconds})
+        keys = slice_metric_keys(list(cv.slices.index))
         for name, row in cv.slices.iterrows():
-            key = "slice_" + "".join(ch if ch.isalnum() else "_" for ch in name if ord(ch) < 128).strip("_")
-            if not key.strip("_").replace("slice", ""):
-                key = f"slice_{abs(hash(name)) % 10_000}"
-            mlflow.log_metrics({f"{key}_{m}": float(v) for m, v in row.items() if m != "n" and v == v})
+            mlflow.log_metrics({f"{keys[name]}_{m}": float(v) for m, v in row.items() if m != "n" and v == v})
         with tempfile.TemporaryDirectory() as tmp:
             _write_artifacts(cv, Path(tmp))
             mlflow.log_artifacts(tmp, artifact_path="evaluation")

@@ -173,3 +173,19 @@ def test_leave_one_domain_out_never_trains_on_the_held_out_domain(fixture_frame,
         train.leave_domain_out(frame, tiny_predictor(), ["化妆品"])
     only = train.leave_domain_out(frame, tiny_predictor(), ["衣服"], log=lambda m: None)
     assert list(only.index) == ["衣服", "mean over domains"] and seen[-1] == {"书籍", "美妆"}
+
+
+def test_slice_metric_keys_keep_chinese_category_names_apart():
+    """Every product-category slice gets its own MLflow key (they were all logged as slice_real_*)."""
+    from mlflow.utils.validation import _validate_metric_name
+
+    from pipeline.train import slice_metric_keys
+
+    names = ["all", "real", "real: 书籍", "real: 衣服", "real: 蒙牛", "rated 4-5", "real (random stratum, double-read)", "real:书籍"]
+    keys = slice_metric_keys(names)
+    assert keys["real"] == "slice_real" and keys["real: 书籍"] == "slice_real_书籍" and keys["rated 4-5"] == "slice_rated_4_5"
+    assert keys["real (random stratum, double-read)"] == "slice_real_random_stratum_double_read"
+    assert keys["real:书籍"] == "slice_real_书籍_2"
+    assert len(set(keys.values())) == len(names)
+    for k in keys.values():
+        _validate_metric_name(f"{k}_primary_accuracy")
