@@ -975,7 +975,8 @@ def build_report(pred_path: Path | str, title: str | None = None, validate: bool
     apart = sum(int((r.df["cause"] == s).sum()) for s in SPECIALS)
     kpi_html += f'<div class="kpi"><b>{apart}</b><span>另计 counted apart</span></div>'
     nav = "".join(f'<li><a href="#{s.key}">{e(s.title)}</a></li>' for s in sections)
-    title = title or f"差评归因报告 · {Path(pred_path).name}"
+    name = display_file_name(pred_path)
+    title = title or f"差评归因报告 · {name}"
     js = _js_bundle()
     import vl_convert as vlc
 
@@ -1008,7 +1009,7 @@ def build_report(pred_path: Path | str, title: str | None = None, validate: bool
 <body>
 <main>
 <h1>差评归因报告 <span class="sub">· the seller's view</span></h1>
-<div class="sub">{e(Path(pred_path).name)}{" · " + e(span) if span else ""} · generated {datetime.now():%Y-%m-%d %H:%M} by reviewcause</div>
+<div class="sub">{e(name)}{" · " + e(span) if span else ""} · generated {datetime.now():%Y-%m-%d %H:%M} by reviewcause</div>
 <div class="kpis">{kpi_html}</div>
 <nav><ul>{nav}</ul></nav>
 <noscript><p class="note">The charts need JavaScript (included in this file, nothing is downloaded); the tables below work without it.</p></noscript>
@@ -1027,6 +1028,19 @@ Charts: Vega-Lite via Altair, rendered by Vega-Embed — all inlined, this file 
 
 
 # --- writing ------------------------------------------------------------------------------------
+
+
+def display_file_name(path: Path | str) -> str:
+    """A file's name as text for the page: a name that is not UTF-8 on disk (a GBK name unzipped
+    on Linux reaches Python with surrogate escapes, which no page can hold) is read as GB18030,
+    else its undecodable bytes shown as �."""
+    raw = os.fsencode(Path(path).name)
+    for enc in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
 
 
 def check_report_output(path: Path | str, predictions: Path | str) -> Path:
@@ -1089,6 +1103,9 @@ def check_png_folder(folder: Path | str, names: list[str], keep: tuple[Path | st
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: --png needs a folder, this is a file")
+    for other in keep:  # before the folder is made: a refused run leaves nothing behind
+        if other is not None and (os.path.abspath(folder) == os.path.abspath(other) or _same_file(folder, Path(other))):
+            raise InputError(f"{folder}: is also {other}; --png needs a folder of its own")
     for name in names:
         for other in keep:
             if other is not None and _same_file(folder / f"{name}.png", Path(other)):

@@ -487,3 +487,19 @@ def test_suspects_and_report_take_the_column_options_score_was_given(tiny_model_
     assert "product_quality" in table and "stockout_logistics" in table
     assert main(["report", str(pred), "--text-col", "正文", "--buyer-col", "无此列"]) == 2
     assert "no column named '无此列' for --buyer-col" in capsys.readouterr().err
+
+
+def test_report_of_a_file_whose_name_is_not_utf8_and_a_png_folder_named_as_the_page(tiny_model_path, tmp_path, capsys):
+    """A GBK file name unzipped on Linux (bytes that are not UTF-8) is shown decoded in the page;
+    --png naming the page itself is refused before any folder is made."""
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(SAMPLE), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    gbk = Path(os.fsdecode(bytes(tmp_path) + b"/" + "评价.csv".encode("gbk")))
+    gbk.write_bytes(pred.read_bytes())
+    out = tmp_path / "r.html"
+    assert main(["report", str(gbk), "-o", str(out), "-q"]) == 0
+    assert "差评归因报告 · 评价.csv" in out.read_text(encoding="utf-8")
+    both = tmp_path / "rr.html"
+    assert main(["report", str(pred), "-o", str(both), "--png", str(both), "-q"]) == 2
+    assert capsys.readouterr().err == f"reviewcause: error: {both}: is also {both}; --png needs a folder of its own\n"
+    assert not both.exists()
