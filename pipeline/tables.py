@@ -170,8 +170,15 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _listing(columns: list[str]) -> str:
-    return ", ".join(display_name(c) or "(blank)" for c in columns) or "none"
+def _listing(columns: list[str], most: int = 30, width: int = 40) -> str:
+    """The column names for a message: at most ``most`` of them, each cut to ``width`` characters
+    (a file of another kind read as CSV can hold a header of a million characters)."""
+    def one(c):
+        name = display_name(c) or "(blank)"
+        return name if len(name) <= width else name[: width - 1] + "…"
+
+    shown = ", ".join(map(one, columns[:most])) or "none"
+    return shown + (f" … and {len(columns) - most} more" if len(columns) > most else "")
 
 
 def find_columns(columns: list[str], overrides: dict[str, str | None] | None = None, where: str = "input",
@@ -368,9 +375,19 @@ def _read_sample(path: Path) -> bytes:
 _ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # the stream of a password-protected .xlsx (an OLE file)
 
 
+#: markup a back office saves under .xls or .csv: an HTML table, SpreadsheetML 2003 XML
+_MARKUP = ((b"<!doctype html", "an HTML page"), (b"<html", "an HTML page"), (b"<table", "an HTML table"),
+           (b"<?xml", "an XML file (SpreadsheetML 2003?)"))
+
+
 def _what_magic(path: Path, head: bytes) -> str | None:
     """What a file of another kind is, from its first bytes (None: none we know)."""
     what = next((w for m, w in _MAGIC.items() if head.startswith(m)), None)
+    start = head[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    markup = next((w for m, w in _MARKUP if start.startswith(m)), None)
+    if what is None and markup is not None:
+        what = (f"{markup}, not a CSV file (a back-office export saved as {path.suffix or 'text'}?): open it in Excel "
+                f"and save it as .xlsx or CSV")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         try:
             with open(path, "rb") as fh:
@@ -388,28 +405,32 @@ def _check_magic(path: Path, head: bytes) -> None:
         raise InputError(f"{path}: this is an OpenDocument spreadsheet (.ods), not a CSV file: save it as .xlsx or CSV")
     what = _what_magic(path, head)
     if what:
-        raise InputError(f"{path}: this is {what}, not a CSV file")
+        raise InputError(f"{path}: this is {what}" + ("" if "not a CSV file" in what else ", not a CSV file"))
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 without a BOM: NUL bytes on one parity only (the high bytes of ASCII digits,
-    delimiters and line ends), and the decoding is plausible text."""
+    """UTF-16 without a BOM: NUL bytes (the high bytes of ASCII digits, delimiters and line ends,
+    the low bytes of characters such as 一, U+4E00) and a decoding that is plausible text with no
+    NUL in it. The byte order whose decoding holds line ends wins (the other turns '\\n' into
+    U+0A00); without any, the order whose parity holds clearly more NULs (ASCII high bytes)."""
     probe = head[:1 << 16]
     if len(probe) < 8:
         return None
     even, odd = probe[0::2].count(0) / (len(probe) // 2), probe[1::2].count(0) / (len(probe) // 2)
+    if max(even, odd) <= 0.002:
+        return None
+    found = []
     for enc, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
-        # ASCII high bytes (delimiters, digits, line ends) on one parity; in Chinese text with few
-        # of them (one long column) that parity need only hold more NULs than the other, whose
-        # NULs are the low bytes of characters such as 一 (U+4E00): then a line end must decode
-        if zeros > other and (zeros > 0.05 and other < zeros / 3 or zeros > 0.002):
-            try:
-                text = head[: len(head) // 2 * 2].decode(enc)
-            except UnicodeDecodeError:
-                continue
-            if "\x00" not in text and plausibility(text) >= PLAUSIBLE and (zeros > 0.05 or "\n" in text):
-                return enc
-    return None
+        try:
+            text = head[: len(head) // 2 * 2].decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in text or plausibility(text) < PLAUSIBLE:
+            continue
+        lines = "\n" in text or "\r" in text
+        if lines or (zeros > 0.05 and other < zeros / 3):
+            found.append((lines, zeros - other, enc))
+    return max(found)[2] if found else None
 
 
 def _line_of(data: bytes, pos: int, unit: bytes = b"\n") -> int:
@@ -1245,11 +1266,13 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
     from openpyxl.utils import get_column_letter
 
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        head = fh.read(512)
     if not head.startswith(b"PK\x03\x04"):
         what = _what_magic(path, head)
         if what and "password" in what:
             raise InputError(f"{path}: this is {what}")
+        if what and "not a CSV file" in what:  # markup saved as .xlsx
+            raise InputError(f"{path}: this is {what.replace('not a CSV file', 'not an Excel workbook')}")
         if what:
             raise InputError(f"{path}: this is {what}, not an Excel workbook")
         raise InputError(f"{path}: not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)")

@@ -124,6 +124,11 @@ CASES = [
     # UTF-16 without BOM, one column of long Chinese lines: few NULs (only the line ends' high bytes)
     Case("utf16le_without_bom_long_lines", ("评价内容\n" + ("这个东西质量太差了用了两天就坏掉了真失望这个东西质量太差了\n" * 5)).encode("utf-16-le"),
          ["评价内容"], [["这个东西质量太差了用了两天就坏掉了真失望这个东西质量太差了"]] * 5, ["1", "2", "3", "4", "5"]),
+    # many 一 (U+4E00: a NUL low byte) and few ASCII characters: the NULs of the characters outnumber
+    # the line ends' — the byte order whose decoding holds line ends wins (was refused as binary)
+    *(Case(f"utf16{enc[-2:]}_without_bom_many_yi", ("评价内容\r\n" + "一直说一周内发货，结果等了一个月，一点消息都没有\r\n" * 4).encode(enc),
+           ["评价内容"], [["一直说一周内发货，结果等了一个月，一点消息都没有"]] * 4, ["1", "2", "3", "4"])
+      for enc in ("utf-16-le", "utf-16-be")),
     Case("euc_kr", table_bytes(["번호", "내용"], [["1", "품질이 너무 나쁘고 배송도 늦었습니다"], ["2", "다시는 안 삽니다"]], "euc_kr"),
          error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
                "it looks like Korean EUC-KR (--encoding euc-kr)); give it with --encoding"),
@@ -1182,3 +1187,29 @@ def test_xlsx_summary_counts_every_outcome(tmp_path):
     assert by_id["no_complaint"][1] == "无差评内容"
     assert sum(r[2] for r in summary[:-1]) == by_id["total"][2] == 6
     assert abs(sum(r[3] for r in summary[:-1]) - 1.0) < 1e-9
+
+
+@pytest.mark.parametrize("name, data, what", [
+    ("big.xls", "<html><body><table>" + "<tr><td>1</td><td>质量太差了</td></tr>" * 20000 + "</table></body></html>", "an HTML page, not a CSV file"),
+    ("t.csv", "\ufeff  <!DOCTYPE html><html><table><tr><td>评价内容</td></tr></table>", "an HTML page, not a CSV file"),
+    ("t.xls", '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>', "an XML file (SpreadsheetML 2003?), not a CSV file"),
+    ("t.xlsx", "<html><table><tr><td>评价内容</td></tr></table></html>", "an HTML page, not an Excel workbook"),
+])
+def test_markup_saved_as_a_table_is_named_in_one_short_line(tmp_path, capsys, tiny_model_path, name, data, what):
+    """A back office's HTML or XML 'Excel' export: named for what it is, never echoed (a 20,000-row
+    HTML table once made a 1.4 MB 'one-line' error listing its text as column names)."""
+    src = tmp_path / name
+    src.write_text(data, encoding="utf-8")
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"reviewcause: error: {src}: this is {what}") and err.count("\n") == 1
+    assert len(err) < 300 and "open it in Excel and save it as .xlsx or CSV" in err
+
+
+def test_no_text_column_message_lists_columns_briefly(tmp_path, capsys, tiny_model_path):
+    src = tmp_path / "wide.csv"
+    src.write_text(",".join("列" * 100 + str(i) for i in range(100)) + "\n" + ",".join("x" * 100) + "\n", encoding="utf-8")
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no review text column found (columns seen: " in err and err.count("\n") == 1
+    assert "… and 70 more); name it with --text-col" in err and len(err) < 2000
