@@ -132,3 +132,22 @@ def test_param_values_take_the_type_of_the_default():
     assert isinstance(q.stack, PrimaryStack) and q.stack.C == PrimaryStack().C
     with pytest.raises(InputError, match="only 'head'"):
         _parse_params(["stack=clauses"])
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
+def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path, delay):
+    """Ctrl-C in the first second (imports of pandas, scikit-learn …) printed a traceback or a
+    broken C-extension import; now the one line of every interrupted run, status 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "p.csv"
+    p = subprocess.Popen([sys.executable, "-m", "pipeline", "score", "-o", str(out), "-q"], stderr=subprocess.PIPE,
+                         text=True, cwd=tmp_path)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130 and err == "reviewcause: interrupted; no output written\n", err
+    assert not out.exists()
