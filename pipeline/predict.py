@@ -173,6 +173,35 @@ class Predictor(BaseEstimator):
         self.evidence_spans = evidence_spans
         self.batch = batch
 
+    #: the range of each decision parameter: (low, high, whole number)
+    _RANGES = {"abstain_below": (0.0, 1.0, False), "flag_at": (0.0, 1.0, False), "campaign_weight": (0.0, 1.0, False),
+               "serial_weight": (0.0, 1.0, False), "burst_weight": (0.0, 1.0, False), "high_rating": (1.0, 5.0, False),
+               "bad_rating": (1.0, 5.0, False), "campaign_min": (2, None, True), "serial_min": (2, None, True),
+               "burst_min": (2, None, True), "burst_hours": (1e-9, None, False), "evidence_spans": (1, None, True)}
+
+    def check_params(self) -> "Predictor":
+        """Refuse a decision parameter out of its range in one line (a campaign weight of 2 made
+        malicious scores of 2.0 that the report then refused; a negative window meant nothing)."""
+        for name, (low, high, whole) in self._RANGES.items():
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v == v
+            ok = ok and (not whole or float(v).is_integer()) and v >= low and (high is None or v <= high)
+            if not ok:
+                span = f"between {low} and {high}" if high is not None else f"at least {low:g}" if low > 1e-6 else "above 0"
+                raise ValueError(f"--param {name}={v!r}: must be {'a whole number ' if whole else ''}{span}")
+        if self.ratings not in ("after", "feature"):
+            raise ValueError(f"--param ratings={self.ratings!r}: must be 'after' or 'feature'")
+        orders = None
+        if self.model is not None and "features" in getattr(self.model, "named_steps", {}):
+            for _, branch in self.model.named_steps["features"].transformer_list:
+                vec = getattr(branch, "named_steps", {}).get("vec")
+                if vec is not None and hasattr(vec, "char_orders"):
+                    orders = vec.char_orders
+                    if not all(isinstance(o, (int, np.integer)) and 1 <= o <= 6 for o in orders) or len(set(orders)) != len(orders):
+                        raise ValueError(f"--param …char_orders={orders!r}: character n-gram orders are distinct whole "
+                                         f"numbers from 1 to 6 (e.g. 1,2,3)")
+        return self
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
@@ -186,8 +215,7 @@ class Predictor(BaseEstimator):
         indicator ``Y`` and the primary cause index (8 = none)."""
         from pipeline.segment import userdict_text
 
-        if self.ratings not in ("after", "feature"):
-            raise ValueError(f"ratings must be 'after' or 'feature', not {self.ratings!r}")
+        self.check_params()
         if self.ratings == "after":
             X, Y, primary = self._text_first(X, Y, primary)
         model = build_model() if self.model is None else _clone(self.model)
@@ -467,9 +495,10 @@ class Predictor(BaseEstimator):
         return out
 
     def predict(self, X) -> pd.DataFrame:
-        """Decisions for a whole batch of reviews (a DataFrame under any header alias, or a list
-        of texts): :data:`PRED_COLUMNS`, one row per input row, in order."""
-        s = self.score_chunk(X)
+        """Decisions for a whole batch of reviews (a DataFrame under any header alias, a dict of
+        columns, a list of texts or of records, one text): :data:`PRED_COLUMNS`, one row per input
+        row, in order. A row repeating the header is ``empty``, with the CLI's warning."""
+        s = self.score_chunk(_api_input(X))
         signals = None
         if self.batch:
             collector = self.collector()
@@ -529,6 +558,50 @@ class Predictor(BaseEstimator):
         return pd.DataFrame({"id": _objects(ids), "text": _objects(texts), "rating": ratings,
                              "buyer": _objects(_clean(get("buyer"), n)), "item": _objects(_clean(get("item"), n)),
                              "date": _objects(_clean(get("date"), n))})
+
+
+def _api_input(X):
+    """What the Python API, the pyfunc and REST hand :meth:`Predictor.predict`, in the shapes
+    :meth:`Predictor.resolve` reads (the CLI hands it role frames and never comes here): a 0-d
+    array is its one value; a list of records (dicts) a table, missing keys blank cells; a dict of
+    single values one record; a list of lists is refused (no column names; its rows would be
+    scored as their repr). A row that repeats the header (exports joined end to end) has its text
+    blanked — ``empty``, as the CLI scores it — with the CLI's warning."""
+    from pipeline.tables import InputError, find_columns, header_repeats, say_header_repeats
+
+    if isinstance(X, np.ndarray) and X.ndim == 0:
+        X = X.item()  # np.array("很差"): one review
+    if isinstance(X, (list, tuple)):
+        records = [isinstance(v, dict) for v in X]
+        if any(records):
+            if not all(records):
+                raise InputError("input: the list mixes records (dicts) and texts; give a list of texts or a list of records")
+            X = pd.DataFrame.from_records(list(X))
+        elif any(isinstance(v, (list, tuple, np.ndarray)) for v in X):
+            raise InputError("input: a list of lists has no column names; give a DataFrame with a review column "
+                             "(评价内容, text …), a list of records (dicts) or a list of texts")
+    elif isinstance(X, dict) and X and all(_single(v) for v in X.values()):
+        X = pd.DataFrame({k: [v.item() if isinstance(v, np.ndarray) else v] for k, v in X.items()})  # one record
+    if isinstance(X, pd.DataFrame) and len(X) and X.shape[1]:
+        names = [str(c) for c in X.columns]
+        text = find_columns(names, require_text=False)["text"]
+        if text is not None:
+            at = names.index(text)
+            repeats = header_repeats(X.set_axis(range(len(names)), axis=1), names, at)
+            if len(repeats):
+                column = X.iloc[:, at].astype(object)  # a copy: the caller's frame is not changed
+                column.iloc[repeats] = ""
+                X = X.copy()
+                X.isetitem(at, column.to_numpy())
+                say_header_repeats("input", int(repeats[0]) + 1, len(repeats))
+    return X
+
+
+def _single(v) -> bool:
+    """One value (a record's cell), not a column of them."""
+    if isinstance(v, np.ndarray):
+        return v.ndim == 0
+    return not isinstance(v, (list, tuple, set, dict, pd.Series, pd.Index))
 
 
 def _objects(values):

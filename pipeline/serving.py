@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 import numpy as np
 import pandas as pd
 
-from pipeline.predict import PRED_COLUMNS
+from pipeline.predict import PRED_COLUMNS, _single
 
 REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "pandas", "jieba", "rjieba", "opencc", "joblib", "charset-normalizer",
                 "openpyxl", "cloudpickle")
@@ -56,7 +56,8 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         """The Predictor's columns; a request's mistakes (no text column …) are the CLI's one-line
         message as a 400 answer, an empty request an empty answer, a list of texts (``inputs``)
-        one review per text, a list of records one review per record, a single text one review."""
+        one review per text, a list of records one review per record, a single text or one record
+        (a dict of single values) one review."""
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
         from pipeline.tables import InputError
@@ -74,6 +75,12 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
                     raise RequestError("the request's inputs mix records and texts; send a list of texts or "
                                           "a list of records", error_code=INVALID_PARAMETER_VALUE)
                 model_input = pd.DataFrame.from_records(model_input)
+        elif isinstance(model_input, dict) and model_input and all(_single(v) for v in model_input.values()):
+            # one record ({"inputs": {"评价内容": "很差", "评分": 1}}): one review, not pandas' "If
+            # using all scalar values, you must pass an index"
+            model_input = pd.DataFrame({k: [v.item() if isinstance(v, np.ndarray) else v] for k, v in model_input.items()})
+        elif isinstance(model_input, np.ndarray) and model_input.ndim > 1:
+            pass  # a 2-D array ({"inputs": [["很差"]]}): the Predictor refuses it by name (no column names)
         elif not isinstance(model_input, pd.DataFrame):
             try:
                 model_input = pd.DataFrame(model_input)
@@ -184,20 +191,297 @@ def champion_uri(model_path: Path, log=print) -> str:
     return f"models:/{REGISTERED_MODEL}/{version}"
 
 
-def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print) -> int:
-    """Serve ``model_path`` (its registered version) over REST with the venv's own ``mlflow`` (no
-    PATH set-up needed)."""
+# --- the REST server ----------------------------------------------------------------------------
+
+#: seconds one request may take before its answer is a 504 (MLflow's own default, 60 s, is less
+#: than 300,000 reviews take); ``reviewcause serve --timeout`` sets it
+DEFAULT_TIMEOUT = 600
+#: the environment variable that names the model to the server process (``rest_app_from_env``)
+MODEL_ENV = "REVIEWCAUSE_SERVE_MODEL"
+_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class BadRequest(ValueError):
+    """A request the filter refuses before MLflow parses it: its one line is the 400's message."""
+
+
+def rest_app(model, timeout: int = DEFAULT_TIMEOUT):
+    """MLflow's own scoring app for the loaded pyfunc ``model`` (``/invocations``, ``/ping``,
+    ``/health``, ``/version``; ``mlflow.pyfunc.scoring_server.init``) behind
+    :class:`RequestFilter`, with a request limit of ``timeout`` seconds."""
+    import os
+
+    from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
+    from mlflow.pyfunc import scoring_server
+
+    name = MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.name
+    before = os.environ.get(name)
+    os.environ[name] = str(int(timeout))  # init reads its limit from there
+    try:
+        app = scoring_server.init(model)
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    return RequestFilter(app, int(timeout))
+
+
+def rest_app_from_env():
+    """The app of the ``reviewcause serve`` process (``uvicorn --factory``): the model named by
+    ``REVIEWCAUSE_SERVE_MODEL``, the limit by ``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``."""
+    import os
+
+    from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
+
+    return rest_app(mlflow.pyfunc.load_model(os.environ[MODEL_ENV]), MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
+
+
+class RequestFilter:
+    """ASGI middleware in front of MLflow's scoring app. A POST to ``/invocations`` is read and
+    checked first (:func:`checked_body`): a body MLflow would answer with an error that quotes
+    the whole request (a JSON syntax error, bytes that are not UTF-8) is a one-line 400 naming the
+    problem and where it is; records under ``instances`` / ``inputs`` are sent on as
+    ``dataframe_records``. MLflow's error answers are kept to one line without a stack trace
+    (:func:`_one_line_error`), and its 504 names the limit. Everything else passes untouched."""
+
+    def __init__(self, app, timeout: int = DEFAULT_TIMEOUT):
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope, receive, send):
+        import asyncio
+
+        if scope["type"] != "http" or scope["path"] != "/invocations" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        ctype = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"), "")
+        try:
+            checked = await asyncio.to_thread(checked_body, body, ctype)
+        except BadRequest as exc:
+            from mlflow.protos.databricks_pb2 import BAD_REQUEST
+
+            await _answer(send, 400, [], MlflowException(str(exc), error_code=BAD_REQUEST).serialize_as_json().encode())
+            return
+        if checked is not body:
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+            scope = dict(scope, headers=headers + [(b"content-length", str(len(checked)).encode())])
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": checked, "more_body": False}
+            return await receive()
+
+        start, held = None, []
+
+        async def answer(message):
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message  # an error: held back until its body is whole
+                return
+            if start is None:
+                await send(message)
+                return
+            held.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                content = b"".join(held)
+                status, line = _one_line_error(start["status"], content, self.timeout)
+                if line is content:  # not MLflow's JSON error (a 415's text): as it was
+                    await send(start)
+                    await send({"type": "http.response.body", "body": content})
+                else:
+                    await _answer(send, status, start.get("headers", []), line)
+
+        await self.app(scope, replay, answer)
+
+
+async def _answer(send, status: int, headers, content: bytes) -> None:
+    keep = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")]
+    await send({"type": "http.response.start", "status": status,
+                "headers": keep + [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+    await send({"type": "http.response.body", "body": content})
+
+
+def checked_body(body: bytes, content_type: str) -> bytes:
+    """The body to hand MLflow's parser (``body`` itself when it needs no change), or
+    :class:`BadRequest` naming what is wrong in one line, without quoting the request.
+
+    JSON: MLflow answers a syntax error or bytes that are not UTF-8 with the whole request in the
+    message; here the error names its line and column. The body must be an object with exactly
+    one of ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs`` (MLflow's four
+    shapes). Records (dicts) under ``instances`` or ``inputs`` are rewritten as
+    ``dataframe_records``: MLflow turns ``instances`` records into columns key by key, so a
+    record lacking a key shifted the next records' values into its row; one record (a dict of
+    single values) is one review. CSV: it must be UTF-8 and read as a table by pandas as MLflow
+    reads it (``pd.read_csv`` with its defaults). Other content types pass to MLflow, which
+    answers 415."""
+    import json
+
+    if not content_type:  # MLflow fails on it with a 500
+        raise BadRequest("request: no Content-Type header; send the body as application/json (or text/csv)")
+    mime, *parameters = [part.strip() for part in content_type.split(";")]
+    charset = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in parameters)}
+    if set(charset) - {"charset"} or charset.get("charset", "utf-8").lower() != "utf-8":
+        return body  # MLflow answers 415
+    if mime == "text/csv":
+        _check_csv(body)
+        return body
+    if mime == "application/vnd.apache.parquet":
+        try:
+            import io
+
+            pd.read_parquet(io.BytesIO(body))
+        except Exception as exc:
+            raise BadRequest(f"request: the Parquet body cannot be read ({type(exc).__name__}: {_flat(exc)})") from None
+        return body
+    if mime != "application/json":
+        return body
+    if not body.strip():
+        raise BadRequest('request: the body is empty; send JSON such as {"dataframe_records": [{"评价内容": "…"}]}')
+    try:
+        request = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request: the JSON body is not UTF-8 ({_where_bytes(body, exc)}); send it encoded as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request: the body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                         f"nothing was scored") from None
+    except RecursionError:
+        raise BadRequest("request: the JSON body is nested too deeply; nothing was scored") from None
+    shapes = ", ".join(_FORMATS)
+    if not isinstance(request, dict):
+        kind = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(type(request), "a number")
+        raise BadRequest(f"request: the JSON body is {kind}, not an object with one of {shapes} "
+                         f'(e.g. {{"dataframe_records": [{{"评价内容": "…"}}]}})')
+    found = [k for k in _FORMATS if k in request]
+    if len(found) != 1:
+        seen = ", ".join(repr(str(k)[:30]) for k in list(request)[:6]) + (" …" if len(request) > 6 else "")
+        raise BadRequest(f"request: the JSON object must hold exactly one of {shapes} (keys seen: {seen or 'none'})")
+    shape, value = found[0], request[found[0]]
+    if shape not in ("instances", "inputs"):
+        return body
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        odd = next((i for i, v in enumerate(value) if not isinstance(v, dict)), None)
+        if odd is not None:
+            raise BadRequest(f"request: the {shape} list mixes records and texts (item {odd + 1} is not a record); "
+                             f"send a list of texts or a list of records")
+        records = value
+    elif isinstance(value, dict) and value and not any(isinstance(v, (list, dict)) for v in value.values()):
+        records = [value]  # one record
+    else:
+        return body
+    rewritten = {"dataframe_records": records}
+    if "params" in request:
+        rewritten["params"] = request["params"]
+    return json.dumps(rewritten, ensure_ascii=False).encode("utf-8")
+
+
+def _check_csv(body: bytes) -> None:
+    """A CSV body MLflow can read (UTF-8, a table to pandas' defaults), else :class:`BadRequest`."""
+    import io
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request: the CSV body is not UTF-8 ({_where_bytes(body, exc)}); send it encoded as UTF-8 "
+                         f"(an export saved as GBK: convert it, or score the file with 'reviewcause score')") from None
+    try:
+        pd.read_csv(io.StringIO(text))  # exactly MLflow's reading
+    except Exception as exc:
+        raise BadRequest(f"request: the CSV body cannot be read as a table ({_flat(exc)})") from None
+
+
+def _where_bytes(body: bytes, exc: UnicodeDecodeError) -> str:
+    line = body.count(b"\n", 0, exc.start) + 1
+    return f"line {line}: {exc.reason}, byte 0x{body[exc.start]:02x}"
+
+
+def _flat(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+#: an error message is cut at this length (a request of a thousand columns, all "seen")
+_MESSAGE_LIMIT = 1000
+
+
+def _one_line_error(status: int, content: bytes, timeout: int) -> tuple[int, bytes]:
+    """MLflow's error answer as the client gets it: its 504 as a JSON line naming the limit; a
+    JSON error without its ``stack_trace`` (logged here instead), and a message of many lines
+    or of the request's rows replaced by one line (the original is logged)."""
+    import json
+    import logging
+
+    log = logging.getLogger("reviewcause.serving")
+    if status == 504:
+        from mlflow.protos.databricks_pb2 import DEADLINE_EXCEEDED
+
+        line = (f"request: scoring took longer than the server's limit of {timeout} s; send fewer reviews per "
+                f"request, or start the server with a longer 'reviewcause serve --timeout'")
+        return 504, MlflowException(line, error_code=DEADLINE_EXCEEDED).serialize_as_json().encode()
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return status, content
+    if not isinstance(answer, dict) or not isinstance(answer.get("message"), str):
+        return status, content
+    trace = answer.pop("stack_trace", None)
+    message = answer["message"]
+    if "\n" in message or "\r" in message:
+        # the log gets the error, not the request's rows MLflow put in front of it
+        detail = message.rpartition("\nError: ")[2] if message.startswith("Failed to predict data") else message
+        log.error("answered %s: %s", status, detail[:2000])
+        answer["message"] = (f"request: the model could not score the request ({answer.get('error_code', status)}); "
+                             f"the server's log has the details")
+    elif len(message) > _MESSAGE_LIMIT:  # one line, of many columns seen …
+        answer["message"] = message[:_MESSAGE_LIMIT] + " …"
+    if trace:
+        log.error("answered %s; stack trace:\n%s", status, trace)
+    return status, json.dumps(answer, ensure_ascii=False).encode("utf-8")
+
+
+def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print, timeout: int | None = None) -> int:
+    """Serve ``model_path`` (its registered version) over REST: MLflow's scoring app behind
+    :class:`RequestFilter` (:func:`rest_app`), run by uvicorn in a process group of its own;
+    ``timeout`` (seconds per request) defaults to ``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT`` when
+    set, else :data:`DEFAULT_TIMEOUT`."""
     import os
     import subprocess
     import sys
 
+    from pipeline.tables import InputError
+    from pipeline.train import tracking_uri
+
+    if timeout is None:
+        raw = os.environ.get("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT")
+        try:
+            timeout = int(raw) if raw else DEFAULT_TIMEOUT
+        except ValueError:
+            raise InputError(f"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT={raw!r}: not a whole number of seconds") from None
+    if timeout < 1:
+        raise InputError(f"--timeout {timeout}: give the seconds a request may take (at least 1)")
     uri = champion_uri(model_path, log)
-    bindir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    log(f"serving {uri} on http://{host}:{port}/invocations (POST JSON: dataframe_split / dataframe_records)")
-    cmd = [str(bindir / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local", "-h", host, "-p", str(port)]
-    # its own process group, stopped as a whole: `mlflow models serve` starts uvicorn workers that
-    # a SIGTERM to this process alone would leave holding the port
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri(), MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=str(timeout),
+               **{MODEL_ENV: uri})
+    log(f"serving {uri} on http://{host}:{port}/invocations (POST JSON: dataframe_split / dataframe_records / "
+        f"instances / inputs, or CSV; at most {timeout} s a request)")
+    # the package this module is in, whatever the working folder holds
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "pipeline.serving:rest_app_from_env",
+           "--app-dir", str(Path(__file__).resolve().parent.parent), "--host", host, "--port", str(port)]
+    if os.environ.get("MLFLOW_MODELS_WORKERS"):  # as `mlflow models serve` reads it
+        cmd += ["--workers", os.environ["MLFLOW_MODELS_WORKERS"]]
+    # its own process group, stopped as a whole: uvicorn's workers would otherwise be left
+    # holding the port after a SIGTERM to this process alone
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
     def stop(signum, frame):  # only signal here: waiting inside a handler would deadlock on the main wait

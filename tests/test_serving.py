@@ -137,7 +137,8 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
     port = _free_port()
     bindir = Path(sys.executable).parent
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    proc = subprocess.Popen([str(bindir / "reviewcause"), "serve", "--model", str(tiny_model_path), "--port", str(port)],
+    proc = subprocess.Popen([str(bindir / "reviewcause"), "serve", "--model", str(tiny_model_path), "--port", str(port),
+                             "--timeout", "900"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_until_serving(proc, port)
@@ -179,6 +180,22 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
             urllib.request.urlopen(big, timeout=60)
         answer = json.loads(info.value.read())
         assert info.value.code == 400 and "send them as strings" in answer["message"] and not answer.get("stack_trace")
+        # records lacking a key under "instances": every row, with its own cells (MLflow shifted them)
+        shifted = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"instances": RECORDS}).encode())
+        got = json.loads(urllib.request.urlopen(shifted, timeout=60).read())["predictions"]
+        assert [(r["review_id"], r["cause"]) for r in got] == [tuple(r) for r in load_predictor(tiny_model_path).predict(
+            pd.DataFrame.from_records(RECORDS))[["review_id", "cause"]].values]
+        # a malformed body: one line naming where, not MLflow's echo of the whole request
+        broken = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                        data=json.dumps({"dataframe_records": RECORDS}).encode()[:-2] + b",]}")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(broken, timeout=60)
+        answer = json.loads(info.value.read())
+        assert info.value.code == 400 and answer["message"].startswith("request: the body is not valid JSON (Expecting value at line 1")
+        assert "\n" not in answer["message"] and len(answer["message"]) < 200  # MLflow quoted the whole body
+        for path in ("/health", "/version"):
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -190,3 +207,221 @@ def test_reviewcause_serve_answers_mistakes_in_one_line_and_stops_whole(tiny_mod
         time.sleep(0.5)
     else:
         pytest.fail(f"port {port} still answers after SIGTERM")
+
+
+# --- reviewcause serve's request filter, in process (MLflow's app behind serving.RequestFilter) ---
+
+
+def _asgi(app, method: str, path: str, body: bytes = b"", content_type: str = "application/json"):
+    """One request to an ASGI app, without a server or an HTTP client: (status, body bytes)."""
+    import asyncio
+
+    async def run():
+        sent, out = False, {"status": None, "body": b""}
+
+        async def receive():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)  # the client stays: no disconnect
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                out["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                out["body"] += message.get("body", b"")
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())],
+                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+        await app(scope, receive, send)
+        return out["status"], out["body"]
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def rest(logged):
+    """What `reviewcause serve` runs, in this process: MLflow's scoring app for the logged model
+    behind the request filter. ``rest(body)`` posts to /invocations: (status, parsed answer)."""
+    import mlflow
+
+    from pipeline.serving import rest_app
+
+    with pytest.MonkeyPatch.context() as mp:  # MLflow's init marks the process as serving
+        mp.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "false")
+        app = rest_app(mlflow.pyfunc.load_model(str(logged)))
+
+    def post(body, content_type="application/json"):
+        raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        status, answer = _asgi(app, "POST", "/invocations", raw, content_type)
+        return status, json.loads(answer)
+
+    post.app = app
+    return post
+
+
+def _rows(answer) -> list[tuple]:
+    return [(r["review_id"], r["cause"]) for r in answer["predictions"]]
+
+
+def _one_line_400(status, answer) -> str:
+    assert status == 400, answer
+    message = answer["message"]
+    assert "\n" not in message and len(message) < 400 and not answer.get("stack_trace"), answer
+    return message
+
+
+RECORDS = [{"评价编号": "A1", "评价内容": "快递太慢了，等了一个星期"}, {"评价编号": "A2", "评分": 1},
+           {"评分": 5, "评价内容": "返我50块就改好评，不然一直差评"}]
+
+
+def test_records_under_instances_keep_every_row_and_its_own_cells(rest, tiny_model):
+    """MLflow turns `instances` records into columns key by key: a record lacking a key shifted
+    the next records' cells into its row (3 reviews came back as 2, fields of different reviews
+    mixed). Every shape of the same records answers the same rows, in order, as the API does."""
+    expected = [tuple(r) for r in tiny_model.predict(pd.DataFrame.from_records(RECORDS))[["review_id", "cause"]].values]
+    assert [e[0] for e in expected] == ["A1", "A2", "3"] and expected[1][1] == "empty"
+    for shape in ("instances", "inputs", "dataframe_records"):
+        status, answer = rest({shape: RECORDS})
+        assert status == 200 and _rows(answer) == expected, shape
+    status, answer = rest({"instances": [{"评价内容": "快递太慢了"}, {"评分": 5}]})
+    assert status == 200 and [c for _, c in _rows(answer)] == [tiny_model.predict(["快递太慢了"]).loc[0, "cause"], "empty"]
+    status, answer = rest({"instances": [{"评价内容": "快递太慢了"}, "很差"]})
+    assert "mixes records and texts (item 2" in _one_line_400(status, answer)
+
+
+def test_a_malformed_body_is_a_one_line_400_that_echoes_nothing(rest):
+    """MLflow answers a JSON syntax error or a body that is not UTF-8 with the whole request in
+    the message (hundreds of KB over many lines, phone numbers and all); the filter names the
+    problem and where it is, in one line."""
+    reviews = [{"评价编号": f"R{i}", "评价内容": f"快递太慢，电话13912345{i:03d}", "评分": 1} for i in range(2000)]
+    body = json.dumps({"dataframe_records": reviews}, ensure_ascii=False, indent=1)
+    broken = body[: body.rindex("}") - 1].rstrip() + ",\n ]\n}"  # a trailing comma after the last record
+    message = _one_line_400(*rest(broken.encode()))
+    assert message.startswith("request: the body is not valid JSON (") and "line" in message and "column" in message
+    assert "139123" not in message and "快递" not in message
+    gbk_csv = ("评价编号,评价内容,评分\n" + "".join(f"R{i},快递太慢 13912345{i:03d},1\n" for i in range(2000))).encode("gbk")
+    message = _one_line_400(*rest(gbk_csv, "text/csv"))
+    assert message.startswith("request: the CSV body is not UTF-8 (line 1:") and "139123" not in message
+    message = _one_line_400(*rest(json.dumps({"inputs": ["快递太慢 13912345678"]}, ensure_ascii=False).encode("gbk")))
+    assert message.startswith("request: the JSON body is not UTF-8") and "139123" not in message
+    message = _one_line_400(*rest('评价内容,评分\n"快递太慢 13912345678,1\n'.encode(), "text/csv"))  # a quote never closed
+    assert message.startswith("request: the CSV body cannot be read as a table (") and "139123" not in message
+    assert "exactly one of" in _one_line_400(*rest({"reviews": reviews[:2]}))
+    assert "is a list, not an object" in _one_line_400(*rest(reviews[:2]))
+    assert "the body is empty" in _one_line_400(*rest(b""))
+    status, answer = _asgi(rest.app, "POST", "/invocations", b"{}", content_type="")  # MLflow: a 500
+    assert "no Content-Type header" in _one_line_400(status, json.loads(answer))
+    # what worked still works: a CSV body, the four JSON shapes, the other routes
+    status, answer = rest("评价编号,评价内容\nA1,快递太慢了\n".encode(), "text/csv")
+    assert status == 200 and _rows(answer)[0][0] == "A1"
+    status, answer = rest({"dataframe_split": {"columns": ["评价内容"], "data": [["快递太慢了"], ["很差"]]}})
+    assert status == 200 and len(answer["predictions"]) == 2
+    status, answer = rest({"inputs": ["快递太慢了", "很差"]})
+    assert status == 200 and [r for r, _ in _rows(answer)] == ["1", "2"]
+    for path in ("/ping", "/health", "/version"):
+        assert _asgi(rest.app, "GET", path)[0] == 200
+
+
+def test_an_error_from_inside_the_model_is_one_line_and_a_timeout_names_the_limit(logged):
+    """MLflow wraps a model's error as "Failed to predict data '<the request's rows>' …" with a
+    stack trace, and answers its time limit (60 s by default: 300,000 reviews take longer) with
+    a bare 504 text: both become one JSON line, and the limit is reviewcause serve --timeout."""
+    import time
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.serving import DEFAULT_TIMEOUT, rest_app
+
+    model = mlflow.pyfunc.load_model(str(logged))
+
+    class Failing:
+        metadata = model.metadata
+
+        def __init__(self, slow):
+            self.slow = slow
+
+        def predict(self, data, params=None):
+            if self.slow:
+                time.sleep(2.5)
+                return model.predict(data)
+            raise MlflowException("the model broke", error_code=1000)
+
+    body = json.dumps({"dataframe_records": [{"评价内容": "快递太慢 13912345678"}]}, ensure_ascii=False).encode()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "false")
+        status, answer = _asgi(rest_app(Failing(slow=False)), "POST", "/invocations", body)
+        answer = json.loads(answer)
+        assert status == 400 and "\n" not in answer["message"] and "139123" not in answer["message"]
+        assert not answer.get("stack_trace") and "Failed to predict" not in answer["message"]
+        status, answer = _asgi(rest_app(Failing(slow=True), timeout=1), "POST", "/invocations", body)
+    answer = json.loads(answer)
+    assert status == 504 and answer["message"].startswith("request: scoring took longer than the server's limit of 1 s")
+    assert "reviewcause serve --timeout" in answer["message"]
+    assert DEFAULT_TIMEOUT >= 600  # MLflow's 60 s is less than 300,000 reviews take
+
+
+JOINED = pd.DataFrame({"评价编号": ["A1", "评价编号", "A3"], "评价内容": ["快递太慢了，等了一个星期", "评价内容", "质量太差了"],
+                       "评分": ["1", "评分", "1"]})
+
+
+def test_a_row_repeating_the_header_is_empty_at_every_door_as_in_the_cli(rest, tiny_model, tiny_model_path, tmp_path, capsys):
+    """Exports joined end to end: the CLI scores the repeated header row as `empty` with a
+    warning; the Python API, the pyfunc and REST now do the same (they scored it as a review)."""
+    from pipeline.cli import main
+    from pipeline.serving import ReviewcauseModel
+
+    src, out = tmp_path / "joined.csv", tmp_path / "pred.csv"
+    JOINED.to_csv(src, index=False)
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path)]) == 0
+    cli = [tuple(r) for r in pd.read_csv(out, dtype=str, encoding="utf-8-sig")[["review_id", "cause"]].values]
+    assert cli[1] == ("评价编号", "empty") and "repeats the header row" in capsys.readouterr().err
+    api = tiny_model.predict(JOINED)
+    assert [tuple(r) for r in api[["review_id", "cause"]].values] == cli
+    assert "data row 2 repeats the header row" in capsys.readouterr().err
+    assert JOINED.loc[1, "评价内容"] == "评价内容"  # the caller's frame is not changed
+    m = ReviewcauseModel()
+    m.predictor = tiny_model
+    assert [tuple(r) for r in m.predict(None, JOINED)[["review_id", "cause"]].values] == cli
+    status, answer = rest({"dataframe_records": JOINED.to_dict(orient="records")})
+    assert status == 200 and _rows(answer) == cli
+    # a row that only shares the text column's name with the header is a review
+    assert tiny_model.predict(pd.DataFrame({"评价编号": ["x"], "评价内容": ["评价内容"]})).loc[0, "cause"] != "empty"
+
+
+def test_api_and_pyfunc_read_records_one_record_and_a_0d_text_and_refuse_a_list_of_lists(rest, tiny_model):
+    """A list of records is a table (it was scored as each dict's repr), a dict of single values
+    one review (pandas' "If using all scalar values, you must pass an index" over REST), a 0-d
+    array its one text (a raw TypeError); a list of lists or of records and texts is refused in
+    one line (it was scored as the text "['很差']")."""
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.serving import ReviewcauseModel
+    from pipeline.tables import InputError
+
+    table = tiny_model.predict(pd.DataFrame.from_records(RECORDS))
+    assert tiny_model.predict(RECORDS).equals(table)
+    one = tiny_model.predict(pd.DataFrame({"评价编号": ["A1"], "评价内容": ["快递太慢了"], "评分": [1]}))
+    assert tiny_model.predict({"评价编号": "A1", "评价内容": "快递太慢了", "评分": 1}).equals(one)
+    assert tiny_model.predict(np.array("快递太慢了")).equals(tiny_model.predict("快递太慢了"))
+    for bad, message in (([["很差"]], "a list of lists has no column names"), ([("很差", 1)], "a list of lists"),
+                         ([{"评价内容": "很差"}, "好"], "mixes records")):
+        with pytest.raises(InputError, match=message) as info:
+            tiny_model.predict(bad)
+        assert "\n" not in str(info.value)
+    m = ReviewcauseModel()
+    m.predictor = tiny_model
+    zero_d = {"评价编号": np.array("A1"), "评价内容": np.array("快递太慢了"), "评分": np.array(1)}  # REST's one record
+    assert m.predict(None, zero_d).equals(one)
+    for bad in ([["很差"]], np.array([["很差"]])):
+        with pytest.raises(MlflowException, match="no column names") as info:
+            m.predict(None, bad)
+        assert info.value.get_http_status_code() == 400
+    status, answer = rest({"inputs": {"评价编号": "A1", "评价内容": "快递太慢了", "评分": 1}})
+    assert status == 200 and _rows(answer) == [("A1", one.loc[0, "cause"])]
+    assert "no column names" in _one_line_400(*rest({"inputs": [["很差"]]}))
