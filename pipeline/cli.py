@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import __version__
@@ -64,7 +65,7 @@ def _parse_params(pairs: list[str]):
                 params[key] = type(default)(value)
         except ValueError:
             raise InputError(f"--param {key}={value!r}: expected a {type(default).__name__}") from None
-    return predictor.set_params(**params)
+    return predictor.set_params(**params).check_params()
 
 
 def _number_or_text(value: str):
@@ -170,16 +171,33 @@ def cmd_train(args) -> int:
     from pipeline.tables import check_model_output
     from pipeline.train import run
 
+    predictor = _parse_params(args.param)  # a parameter out of range: refused before any work
     check_model_output(args.model, [("labels file", p) for p in args.labels])
     frame = _labelled(args)
     _check_trainable(frame, args.folds, args.labels)
-    result = run(_parse_params(args.param), frame=frame, model_path=Path(args.model), folds=args.folds,
-                 promote=args.promote, label_files=[Path(p) for p in args.labels], log=lambda m: _say(args, m))
+    with _too_few_words(args.labels):
+        result = run(predictor, frame=frame, model_path=Path(args.model), folds=args.folds,
+                     promote=args.promote, label_files=[Path(p) for p in args.labels], log=lambda m: _say(args, m))
     _print_figures(args, result)
     alias = f" @{result['alias']}" if result.get("alias") else ""
     _say(args, f"model → {result['model_path']} (MLflow run {result['run_id']}, version {result['registered_version']}"
                f"{alias}: {result['promotion']})")
     return 0
+
+
+@contextmanager
+def _too_few_words(files: list[str]):
+    """scikit-learn's "After pruning, no terms remain" (a training fold whose every word and
+    character n-gram occurs in fewer reviews than the vocabulary's min_df) as one line naming the
+    label files."""
+    try:
+        yield
+    except ValueError as exc:
+        if "no terms remain" not in str(exc):
+            raise
+        where = ", ".join(map(str, files)) or "the labels"
+        raise InputError(f"{where}: too few reviews share any word for a vocabulary (each word and character n-gram "
+                         f"must occur in at least 2 reviews of a training fold); give more labelled reviews") from None
 
 
 def cmd_evaluate(args) -> int:
@@ -193,8 +211,10 @@ def cmd_evaluate(args) -> int:
     if args.labelled is None:
         from pipeline.train import run
 
-        result = run(_parse_params(args.param), frame=_labelled(args), model_path=None, folds=args.folds,
-                     log=lambda m: _say(args, m))
+        predictor = _parse_params(args.param)
+        with _too_few_words(getattr(args, "labels", [])):
+            result = run(predictor, frame=_labelled(args), model_path=None, folds=args.folds,
+                         log=lambda m: _say(args, m))
         print(result["slices"].round(4).to_string())
         print(json.dumps({k: round(v, 4) for k, v in result["metrics"].items()}, indent=1))
         return 0

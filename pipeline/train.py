@@ -57,11 +57,26 @@ def tracking_uri() -> str:
 
 
 def use_experiment(name: str = EXPERIMENT) -> None:
-    """Select (creating if needed) an experiment whose artefacts live beside the sqlite store."""
+    """Select (creating if needed) an experiment whose artefacts live beside the sqlite store; a
+    store that cannot be opened (an unknown scheme, a file that is no database) is one line."""
     import mlflow
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    try:
+        _select_experiment(name, uri)
+    except Exception as exc:  # MLflow and SQLAlchemy raise many kinds for a store it cannot use
+        from pipeline.tables import InputError
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        cause = f"{type(exc).__name__}: {first[:160]}{'…' if len(first) > 160 else ''}" if first else type(exc).__name__
+        raise InputError(f"MLflow store {uri}: cannot be opened ({cause}); check MLFLOW_TRACKING_URI "
+                         f"(unset: the project's sqlite:///…/mlflow.db)") from None
+
+
+def _select_experiment(name: str, uri: str) -> None:
+    import mlflow
+
     if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
         root = Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts"
         mlflow.create_experiment(name, artifact_location=root.as_uri())

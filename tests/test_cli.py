@@ -151,3 +151,42 @@ def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path, delay):
     err = p.communicate(timeout=120)[1]
     assert p.returncode == 130 and err == "reviewcause: interrupted; no output written\n", err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("param, message", [
+    ("campaign_weight=2", "--param campaign_weight=2.0: must be between 0.0 and 1.0"),
+    ("flag_at=-1", "--param flag_at=-1.0: must be between 0.0 and 1.0"),
+    ("evidence_spans=-1", "--param evidence_spans=-1: must be a whole number at least 1"),
+    ("burst_hours=-5", "--param burst_hours=-5: must be above 0"),
+    ("model__features__ngrams__vec__char_orders=0,9", "character n-gram orders are distinct whole numbers from 1 to 6"),
+])
+def test_train_refuses_parameters_out_of_range_before_any_work(tmp_path, capsys, param, message):
+    """A campaign weight of 2 made malicious scores of 2.0 that report and suspects then refused;
+    char_orders=0 ended in an IndexError traceback."""
+    src = tmp_path / "l.csv"
+    src.write_text("text,labels\n质量差,product_quality\n物流慢,stockout_logistics\n", encoding="utf-8")
+    code = main(["train", "--no-shipped", "--labels", str(src), "--model", str(tmp_path / "m.joblib"), "--param", param])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and not (tmp_path / "m.joblib").exists()
+
+
+def test_train_on_labels_sharing_no_word_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'ml.db'}")
+    src = tmp_path / "l4.csv"
+    src.write_text("text,labels\n质量差,product_quality\n物流慢,stockout_logistics\n做工粗糙,product_quality\n"
+                   "快递太慢,stockout_logistics\n", encoding="utf-8")
+    code = main(["train", "--no-shipped", "--labels", str(src), "--folds", "2", "--model", str(tmp_path / "m.joblib"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"reviewcause: error: {src}: too few reviews share any word") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("uri, kind", [("foo://bar", "UnsupportedModelRegistryStoreURIException"), ("sqlite:///{tmp}/notdb.db", "DatabaseError")])
+def test_an_mlflow_store_that_cannot_open_is_one_line(tmp_path, capsys, monkeypatch, uri, kind):
+    (tmp_path / "notdb.db").write_text("not a database", encoding="utf-8")
+    uri = uri.format(tmp=tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    src = tmp_path / "l.csv"
+    src.write_text("text,labels\n" + "".join(f"质量差{i},product_quality\n物流慢{i},stockout_logistics\n" for i in range(6)), encoding="utf-8")
+    code = main(["train", "--no-shipped", "--labels", str(src), "--folds", "2", "--model", str(tmp_path / "m.joblib")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"reviewcause: error: MLflow store {uri}: cannot be opened ({kind}") and err.count("\n") == 1

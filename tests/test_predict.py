@@ -249,7 +249,7 @@ def test_rating_read_after_the_text_relabels_only_praise_rated_high():
     assert Y2[:, novice].tolist() == [1, 0, 1, 0, 1] and Y2[1, quality] == 1
     assert X2["rating"].isna().all() and X2["text"].tolist() == frame["text"].tolist()
     assert Y[0].sum() == 0 and primary[0] == NONE_CLASS  # the caller's arrays are not changed
-    with pytest.raises(ValueError, match="ratings must be"):
+    with pytest.raises(ValueError, match="ratings='both': must be 'after' or 'feature'"):
         Predictor(ratings="both").fit(["x"], Y[:1], primary[:1])
 
 
