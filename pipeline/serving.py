@@ -48,6 +48,10 @@ class RequestError(MlflowException):
 class ReviewcauseModel(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper: ``predict(DataFrame)`` → the Predictor's decision columns."""
 
+    # no type-hint validation: ``predict`` reads every shape a request may take itself, and MLflow
+    # would otherwise warn at import, in yellow, that it has no type hints
+    _skip_type_hint_validation = True
+
     def load_context(self, context):
         import joblib
 
@@ -450,6 +454,29 @@ def _one_line_error(status: int, content: bytes, timeout: int) -> tuple[int, byt
     return status, json.dumps(answer, ensure_ascii=False).encode("utf-8")
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse, before the model is loaded, a port out of range or one another program holds (the
+    server's own message is a traceback of many lines with the cause buried in it)."""
+    import socket
+
+    from pipeline.tables import InputError
+
+    if not 0 < port < 65536:
+        raise InputError(f"--port {port}: a port is a number from 1 to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise InputError(f"{host}:{port}: cannot listen there ({exc.strerror}); another server holds the port? "
+                             f"choose another with --port") from None
+
+
 def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print, timeout: int | None = None) -> int:
     """Serve ``model_path`` (its registered version) over REST: MLflow's scoring app behind
     :class:`RequestFilter` (:func:`rest_app`), run by uvicorn in a process group of its own;
@@ -470,6 +497,7 @@ def serve(model_path: Path, host: str = "127.0.0.1", port: int = 5000, log=print
             raise InputError(f"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT={raw!r}: not a whole number of seconds") from None
     if timeout < 1:
         raise InputError(f"--timeout {timeout}: give the seconds a request may take (at least 1)")
+    check_port(host, port)
     uri = champion_uri(model_path, log)
     env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri(), MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=str(timeout),
                **{MODEL_ENV: uri})

@@ -425,3 +425,21 @@ def test_api_and_pyfunc_read_records_one_record_and_a_0d_text_and_refuse_a_list_
     status, answer = rest({"inputs": {"评价编号": "A1", "评价内容": "快递太慢了", "评分": 1}})
     assert status == 200 and _rows(answer) == [("A1", one.loc[0, "cause"])]
     assert "no column names" in _one_line_400(*rest({"inputs": [["很差"]]}))
+
+
+def test_serve_refuses_a_busy_or_impossible_port_in_one_line(tmp_path, capsys, tiny_model_path):
+    """The server's own message for a port in use is dozens of traceback lines; checked first."""
+    import socket
+
+    from pipeline.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["serve", "--model", str(tiny_model_path), "--port", str(port)])
+        err = capsys.readouterr().err
+        assert code == 2 and err == (f"reviewcause: error: 127.0.0.1:{port}: cannot listen there (Address already in use); "
+                                     f"another server holds the port? choose another with --port\n")
+    assert main(["serve", "--model", str(tiny_model_path), "--port", "99999"]) == 2
+    assert capsys.readouterr().err == "reviewcause: error: --port 99999: a port is a number from 1 to 65535\n"
