@@ -72,6 +72,13 @@ def attach_texts(labels: pd.DataFrame, corpus: Path = CORPUS, where: str = "labe
 LABEL_COLUMNS = ("id", "text", "labels", "primary", "rating")
 
 
+def _names_labels(cells: list[str]) -> bool:
+    """A label file's header row: it has a ``labels`` column."""
+    from pipeline.tables import display_name
+
+    return any(display_name(c).strip().lstrip("\ufeff").lower() == "labels" for c in cells)
+
+
 def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -> pd.DataFrame:
     """A user's label file (CSV/TSV in any encoding ``score`` reads, or ``.xlsx``): ``labels``
     (``|``-separated cause ids, or ``none``) and either ``text`` or an ``id`` found in the shipped
@@ -82,7 +89,9 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     from pipeline.tables import display_name, find_columns, read_frame
 
     path = Path(path)
-    raw, _ = read_frame(path)
+    # the header is the row with a 'labels' column: title rows above it are looked past, and in a
+    # workbook the first sheet that has one is read (an instructions sheet before it is not)
+    raw, _ = read_frame(path, header=_names_labels)
     wanted = {}
     for col in raw.columns:
         key = display_name(col).strip().lstrip("\ufeff").lower()
@@ -102,7 +111,8 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     if not len(raw):
         raise LabelFileError(f"{path}: no labelled rows (only a header)")
     df = pd.DataFrame({k: raw[c].astype(str).to_numpy() for k, c in wanted.items()})
-    df["_row"] = np.arange(2, len(df) + 2)
+    # rows as a spreadsheet counts them: below the header, blank rows Excel skips included
+    df["_row"] = int(raw.attrs.get("header_row", 1)) + 1 + np.asarray(raw.index, dtype=np.int64)
     labels = df["labels"].str.strip()
     if (labels == "").all():
         raise LabelFileError(f"{path}: column 'labels' is blank on every row; give each review its cause ids "

@@ -218,7 +218,11 @@ def _filled(cells: list) -> int:
 
 
 def _names_text(cells: list[str], overrides) -> bool:
-    """The row, read as a header, has a review-text column (:func:`find_columns`)."""
+    """The row, read as a header, has a review-text column (:func:`find_columns`) — or, when
+    ``overrides`` is a function of the row's cells (a label file's header: a ``labels`` column),
+    what it says."""
+    if callable(overrides):
+        return bool(overrides([str(c) for c in cells if c is not None]))
     try:
         find_columns(_unique(cells), overrides)
     except InputError:
@@ -838,6 +842,7 @@ class Table:
     _chunks: Iterator[pd.DataFrame] = field(repr=False)
     delimiter: str | None = None
     sheet: str | None = None
+    header_row: int = 1  # the header's row as a spreadsheet counts it (1-based)
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         return self._chunks
@@ -907,10 +912,11 @@ def _doubled_cr(text: str) -> bool:
 
 
 def _open_text(path: Path, encoding: str | None, chunksize: int,
-               titles: dict[str, str | None] | None = None) -> tuple[list[str], Iterator[pd.DataFrame], str, str]:
-    """Columns, chunks, encoding and delimiter of a CSV/TSV file. ``titles``: the column
-    overrides of a table that needs a text column — then a title row above the header is
-    looked past (:data:`TITLE_ROWS`); None reads the first row as the header, whatever it is."""
+               titles=None) -> tuple[list[str], Iterator[pd.DataFrame], str, str, int]:
+    """Columns, chunks, encoding, delimiter and the header's line number of a CSV/TSV file.
+    ``titles``: the column overrides of a table that needs a text column, or a function telling
+    a header row by its cells — then a title row above the header is looked past
+    (:data:`TITLE_ROWS`); None reads the first row as the header, whatever it is."""
     enc, sample = _choose_encoding(path, encoding)
     c = _codec_for(enc, sample)
     label = _label(enc)
@@ -992,8 +998,10 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
         else:
             rec = None
         if rec is None:  # no header below either: the first row's own message
-            find_columns(_unique(header), titles, str(path))
+            if not callable(titles):
+                find_columns(_unique(header), titles, str(path))
     state["header"] = True
+    header_line = reader.line_num
     columns = _unique([h for h in header])
     width = len(columns)
     dname = {",": "','", "\t": "tab", ";": "';'"}.get(delimiter, repr(delimiter))
@@ -1048,7 +1056,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
         finally:
             blocks.close()
 
-    return columns, guarded(), enc, delimiter
+    return columns, guarded(), enc, delimiter, header_line
 
 
 # --- Excel input ------------------------------------------------------------------------------
@@ -1259,7 +1267,7 @@ def _damage_named(rows, where: str, hrow: int):
              f"number (first: {first_date})")
 
 
-def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -> Table:
+def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True, header=None) -> Table:
     """The first sheet (in workbook order) whose header row has a review-text column (with
     ``need_text=False``: the first sheet holding data); its header is its first non-blank row."""
     from openpyxl import load_workbook
@@ -1285,7 +1293,7 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
         if hasattr(ws, "reset_dimensions"):
             ws.reset_dimensions()
     try:
-        firsts = [(ws, _first_row(ws, (overrides or {}) if need_text else None)) for ws in sheets]
+        firsts = [(ws, _first_row(ws, (overrides or {}) if need_text else header)) for ws in sheets]
     except Exception as exc:
         wb.close()
         raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
@@ -1296,21 +1304,23 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
         wb.close()
         raise InputError(f"{path}: the workbook is empty (no sheet holds any cell)")
     chosen, roles, first_error = None, None, None
-    for ws, (hrow, header, above) in filled:
+    if not need_text and header is not None:  # the first sheet whose header row it tells, else the first
+        filled = sorted(filled, key=lambda p: not header([str(c) for c in p[1][1]]))
+    for ws, (hrow, cells, above) in filled:
         if not need_text:
-            chosen = (ws, hrow, header, above)
+            chosen = (ws, hrow, cells, above)
             break
         try:
-            roles = find_columns(_unique(header), overrides, f"{path} (sheet {ws.title!r})")
-            chosen = (ws, hrow, header, above)
+            roles = find_columns(_unique(cells), overrides, f"{path} (sheet {ws.title!r})")
+            chosen = (ws, hrow, cells, above)
             break
         except InputError as exc:
             first_error = first_error or exc
     if chosen is None:
         wb.close()
         raise first_error
-    ws, hrow, header, above = chosen
-    columns = _unique(header)
+    ws, hrow, cells, above = chosen
+    columns = _unique(cells)
     where = f"{path} (sheet {ws.title!r})"
     if above:
         _say_titles(where, above, f"row {hrow}")
@@ -1390,7 +1400,7 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True) -
                 wb_f.close()
             wb.close()
 
-    return Table(path, columns, roles, None, chunks(), None, ws.title)
+    return Table(path, columns, roles, None, chunks(), None, ws.title, header_row=hrow)
 
 
 def open_table(
@@ -1405,29 +1415,33 @@ def open_table(
     _check_file(path)
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return _open_excel(path, chunksize, overrides)
-    columns, chunks, enc, delimiter = _open_text(path, encoding, chunksize, titles=overrides or {})
+    columns, chunks, enc, delimiter, line = _open_text(path, encoding, chunksize, titles=overrides or {})
     roles = find_columns(columns, overrides, str(path))
     _say_duplicates(columns, roles, str(path))
-    return Table(path, columns, roles, enc, chunks, delimiter)
+    return Table(path, columns, roles, enc, chunks, delimiter, header_row=line)
 
 
-def read_frame(path: Path | str, encoding: str | None = None, keep=None) -> tuple[pd.DataFrame, str | None]:
+def read_frame(path: Path | str, encoding: str | None = None, keep=None, header=None) -> tuple[pd.DataFrame, str | None]:
     """A whole table (a label file, a predictions file) read like :func:`open_table` (same
     decoding, delimiter, sheet choice), with no column required. Columns are internal names (see
     :func:`display_name`). ``keep(columns)``: the columns to hold, chosen from the header — the
     file is read in chunks of rows and only those columns are kept, so a large file with many
-    unused columns is never held whole."""
+    unused columns is never held whole. ``header(cells)``: tells the header row, which is then
+    looked for below title rows (and in a workbook, on the first sheet that has one), as
+    ``score`` looks for its text column. The frame's ``attrs["header_row"]``: the header's row as
+    a spreadsheet counts it; its index, the 0-based data row."""
     path = Path(path)
     _check_file(path)
     rows = 1 << 30 if keep is None else 50_000
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        table = _open_excel(path, rows, None, need_text=False)
-        columns, chunks, enc = table.columns, table.chunks(), None
+        table = _open_excel(path, rows, None, need_text=False, header=header)
+        columns, chunks, enc, line = table.columns, table.chunks(), None, table.header_row
     else:
-        columns, chunks, enc, _ = _open_text(path, encoding, rows)
+        columns, chunks, enc, _, line = _open_text(path, encoding, rows, titles=header)
     wanted = None if keep is None else list(keep(list(columns)))
     frames = [chunk if wanted is None else chunk[wanted] for chunk in chunks]
     frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    frame.attrs["header_row"] = line
     return frame, enc
 
 

@@ -1213,3 +1213,36 @@ def test_no_text_column_message_lists_columns_briefly(tmp_path, capsys, tiny_mod
     err = capsys.readouterr().err
     assert code == 2 and "no review text column found (columns seen: " in err and err.count("\n") == 1
     assert "… and 70 more); name it with --text-col" in err and len(err) < 2000
+
+
+def test_label_files_with_title_rows_or_an_instructions_sheet_read_as_score_reads(tmp_path, capsys, tiny_model_path):
+    """A label file is found like an export: its header is the row with a 'labels' column, below
+    title rows, on the first sheet that has one; a mistake names the row as a spreadsheet counts it."""
+    import openpyxl
+
+    rows = [["text", "labels"]] + [[f"质量差{i}", "product_quality"] for i in range(3)] + [["物流慢", "quality"]]
+    csv_path = tmp_path / "lt.csv"
+    csv_path.write_text("千牛评价导出 2024-05-01\n\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    book = openpyxl.Workbook()
+    book.active.title = "说明"
+    book.active["A1"] = "这是说明"
+    sheet = book.create_sheet("labels")
+    for r in rows:
+        sheet.append(r)
+    book.save(tmp_path / "li.xlsx")
+    titled = openpyxl.Workbook()
+    titled.active["A1"] = "标题"
+    titled.active["A3"], titled.active["B3"] = "text", "labels"
+    for k, r in enumerate(rows[1:], start=4):
+        titled.active[f"A{k}"], titled.active[f"B{k}"] = r
+    titled.save(tmp_path / "lt.xlsx")
+    for name, row in (("lt.csv", 7), ("li.xlsx", 5), ("lt.xlsx", 7)):
+        code = main(["evaluate", str(tmp_path / name), "--model", str(tiny_model_path)])
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2 and err.startswith(f"reviewcause: error: {tmp_path / name}: row {row}, column 'labels': unknown cause id(s) ['quality']"), err
+    # fixed, it reads whole: the four reviews below the title are evaluated (support 1 + 3)
+    csv_path.write_text(csv_path.read_text(encoding="utf-8").replace(",quality", ",stockout_logistics"), encoding="utf-8")
+    assert main(["evaluate", str(csv_path), "--model", str(tiny_model_path)]) == 0
+    report = capsys.readouterr().out
+    assert re.search(r"stockout_logistics\s+\S+\s+\S+\s+\S+\s+1\n", report)
+    assert re.search(r"product_quality\s+\S+\s+\S+\s+\S+\s+3\n", report)
