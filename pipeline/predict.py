@@ -55,7 +55,9 @@ _RATING_WORDS = {"好评": 5.0, "中评": 3.0, "差评": 1.0, "positive": 5.0, "
                  "neg": 1.0, "pos": 5.0}
 _ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _RATING_NUMBER = re.compile(r"([0-9]+(?:\.[0-9]+)?)")
-_ZH_RATING = re.compile(r"([一二两三四五])\s*(?:颗星|星级|星|分)?\s*(?:好评|中评|差评)?$")
+_ZH_RATING = re.compile(r"([一二两三四五])\s*(?:(?:颗星|星级|星|分)(半)?)?\s*(?:好评|中评|差评)?$")
+#: what may follow "4" for four and a half: 星半, 分半, 颗星半
+_HALF = re.compile(r"(?:颗)?[星分]半")
 _SIMPLE_RATINGS = {f"{k}{tail}": float(k) for k in range(1, 6) for tail in ("", ".0", "星", "分")}
 
 
@@ -82,16 +84,17 @@ def parse_rating(value: object) -> float:
     if m:
         rest = s[m.end():].lstrip()
         if rest.startswith("/"):  # "4/5" is four of five; "4/10" is not a star rating
-            if rest[1:].strip() not in ("5", "5星", "5分"):
+            if rest[1:].strip() not in ("5", "5.0", "5星", "5分", "5.0分"):
                 return float("nan")
         elif rest and (rest[0].isdigit() or rest[0] in ".,eE" or (rest[0].isascii() and rest[0].isalpha()
                                                                  and not rest.lower().startswith("star"))):
             return float("nan")
-        v = float(m.group(1)) + (0.5 if rest[:2] in ("星半", "分半") else 0.0)  # 2星半: two and a half
+        v = float(m.group(1)) + (0.5 if _HALF.match(rest) else 0.0)  # 2星半, 2颗星半: two and a half
         return v if 1 <= v <= 5 else float("nan")
-    m = _ZH_RATING.match(s)  # 四星, 五星好评 — not 一般 (neutral), 二手, 四分之三
+    m = _ZH_RATING.match(s)  # 四星, 五星好评, 三星半 — not 一般 (neutral), 二手, 四分之三
     if m:
-        return float(_ZH_DIGITS[m.group(1)])
+        v = float(_ZH_DIGITS[m.group(1)]) + (0.5 if m.group(2) else 0.0)
+        return v if v <= 5 else float("nan")  # 五星半 is no rating out of five
     return float("nan")
 
 

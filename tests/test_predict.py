@@ -24,7 +24,9 @@ def model(shipped_model_path):
      (0, None), (True, None), ("★★★★☆", 4.0), ("五星好评", 5.0), ("三颗星", 3.0), ("四星级", 4.0), ("二分", 2.0),
      # a Chinese digit begins many words that are no rating: 一般 is neutral, not one star
      ("一般", None), ("二手", None), ("四分之三", None), ("三天", None), ("★★★★★★", None),
-     ("2星半", 2.5), ("4分半", 4.5), ("5星半", None)],
+     ("2星半", 2.5), ("4分半", 4.5), ("5星半", None),
+     # the half in every spelling the whole number takes; "of five" written with decimals
+     ("4颗星半", 4.5), ("三星半", 3.5), ("两星半", 2.5), ("三分半", 3.5), ("五星半", None), ("4.0/5.0", 4.0), ("4.5/5.0", 4.5)],
 )
 def test_parse_rating(value, rating):
     got = parse_rating(value)
