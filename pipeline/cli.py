@@ -20,7 +20,23 @@ EXIT_USER_ERROR = 2
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    def _get_help_string(self, action):
+        """argparse's "(default: …)" only where the help does not say it already and there is one."""
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or action.default == []:
+            return text
+        return super()._get_help_string(action)
+
+
+def _positive(value: str) -> int:
+    """A whole number of at least 1 (``--jobs``)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give at least 1")
+    return n
 
 
 def _say(args, msg: str) -> None:
@@ -94,6 +110,8 @@ def cmd_score(args) -> int:
     use_backend(args.segmenter)
     src = Path(args.input) if args.input else SAMPLE
     overrides = _overrides(args)
+    if getattr(args, "master", None) and getattr(args, "engine", "local") != "spark":
+        raise InputError(f"--master {args.master}: a Spark master is used only with --engine spark")
     if getattr(args, "engine", "local") == "spark":
         from pipeline import spark
 
@@ -311,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     _role_options(p)
     p.add_argument("--no-bom", action="store_true", help="write UTF-8 without the BOM Excel needs")
     p.add_argument("--zh-headers", action="store_true", help="name the prediction columns in Chinese (原因, 置信度 …)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--jobs", type=_positive, default=1, help="worker processes")
     p.add_argument("--engine", choices=("local", "spark"), default="local",
                    help="local: this process and --jobs workers; spark: PySpark (pip install '.[spark]' and a Java "
                         "runtime), same output; input may also be Parquet, output .parquet")

@@ -1,4 +1,5 @@
 import csv
+import re
 import subprocess
 import sys
 
@@ -190,3 +191,17 @@ def test_an_mlflow_store_that_cannot_open_is_one_line(tmp_path, capsys, monkeypa
     code = main(["train", "--no-shipped", "--labels", str(src), "--folds", "2", "--model", str(tmp_path / "m.joblib")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"reviewcause: error: MLflow store {uri}: cannot be opened ({kind}") and err.count("\n") == 1
+
+
+def test_score_options_checked_and_help_says_each_default_once(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--jobs", "0", "-o", str(tmp_path / "p.csv")])
+    assert exit_.value.code == 2 and "argument --jobs: 0: give at least 1" in capsys.readouterr().err
+    assert main(["score", "--master", "local[2]", "-o", str(tmp_path / "p.csv")]) == 2
+    assert capsys.readouterr().err == "reviewcause: error: --master local[2]: a Spark master is used only with --engine spark\n"
+    assert not (tmp_path / "p.csv").exists()
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text and "(default: 1)" in text
+    assert "(default: detected: UTF-8" in text and "found by header name)" in text and "(default: None" not in text
