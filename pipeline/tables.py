@@ -384,9 +384,31 @@ _MARKUP = ((b"<!doctype html", "an HTML page"), (b"<html", "an HTML page"), (b"<
            (b"<?xml", "an XML file (SpreadsheetML 2003?)"))
 
 
+def _zip_kind(path: Path) -> str:
+    """What a ZIP file holds, from its member names: a workbook (.xlsx), a binary workbook
+    (.xlsb), an OpenDocument file, or an archive of other files."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "a ZIP archive that cannot be opened (damaged)"
+    if "xl/workbook.xml" in names:
+        return "an Excel workbook (.xlsx): give it the .xlsx suffix"
+    if "xl/workbook.bin" in names:
+        return "an Excel binary workbook (.xlsb): open it in Excel and save it as .xlsx or CSV"
+    inside = sorted(n for n in names if n.lower().endswith((".csv", ".tsv", ".txt", ".xlsx", ".xlsm")))
+    if inside:
+        return f"a ZIP archive holding {inside[0]}{f' and {len(inside) - 1} more' if len(inside) > 1 else ''}: unzip it and score the file(s) inside"
+    return "a ZIP archive: unzip it and score the CSV or Excel file inside"
+
+
 def _what_magic(path: Path, head: bytes) -> str | None:
     """What a file of another kind is, from its first bytes (None: none we know)."""
     what = next((w for m, w in _MAGIC.items() if head.startswith(m)), None)
+    if head.startswith(b"PK\x03\x04"):
+        what = _zip_kind(path)
     start = head[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     markup = next((w for m, w in _MARKUP if start.startswith(m)), None)
     if what is None and markup is not None:
@@ -404,12 +426,20 @@ def _what_magic(path: Path, head: bytes) -> str | None:
     return what
 
 
+def _not_a(what: str, kind: str) -> str:
+    """``what`` the file is, "not ``kind``", then the advice that follows ``what``'s first ': '."""
+    if "not a CSV file" in what:  # markup: composed already
+        return what if kind == "a CSV file" else what.replace("not a CSV file", f"not {kind}")
+    head, sep, advice = what.partition(": ")
+    return f"{head}, not {kind}{sep}{advice}"
+
+
 def _check_magic(path: Path, head: bytes) -> None:
     if head.startswith(b"PK\x03\x04") and b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in head[:100]:
         raise InputError(f"{path}: this is an OpenDocument spreadsheet (.ods), not a CSV file: save it as .xlsx or CSV")
     what = _what_magic(path, head)
     if what:
-        raise InputError(f"{path}: this is {what}" + ("" if "not a CSV file" in what else ", not a CSV file"))
+        raise InputError(f"{path}: this is {_not_a(what, 'a CSV file')}")
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -1279,14 +1309,15 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True, h
         what = _what_magic(path, head)
         if what and "password" in what:
             raise InputError(f"{path}: this is {what}")
-        if what and "not a CSV file" in what:  # markup saved as .xlsx
-            raise InputError(f"{path}: this is {what.replace('not a CSV file', 'not an Excel workbook')}")
         if what:
-            raise InputError(f"{path}: this is {what}, not an Excel workbook")
+            raise InputError(f"{path}: this is {_not_a(what, 'an Excel workbook')}")
         raise InputError(f"{path}: not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)")
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken workbook
+        kind = _zip_kind(path)
+        if not kind.startswith("an Excel workbook") and "damaged" not in kind:  # .xlsb, an archive of CSVs …
+            raise InputError(f"{path}: this is {_not_a(kind, 'an .xlsx workbook')}") from None
         raise InputError(f"{path}: cannot read as Excel ({type(exc).__name__}: {exc})") from None
     sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
     for ws in sheets:

@@ -216,7 +216,7 @@ CASES = [
     Case("pdf", b"%PDF-1.7\n" + bytes(40), error="this is a PDF document, not a CSV file"),
     Case("csv_named_xlsx", basic(), suffix=".xlsx", error="not an Excel workbook (text? if it is a CSV file, give it the .csv suffix)"),
     Case("old_xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), suffix=".xls",
-         error="this is an old binary Excel/Office file (.xls): save it as .xlsx or CSV, not a CSV file"),
+         error="this is an old binary Excel/Office file (.xls), not a CSV file: save it as .xlsx or CSV"),
     Case("png_named_xlsx", b"\x89PNG\r\n\x1a\n" + bytes(64), suffix=".xlsx", error="this is a PNG image, not an Excel workbook"),
     Case("empty", b"", error="the file is empty"),
     Case("whitespace_only", b"\n\n\r\n", error="the file is empty (no header row)"),
@@ -527,8 +527,8 @@ def test_password_protected_workbook_is_named(tmp_path, capsys, tiny_model_path,
     src.write_bytes(bytes(data))
     code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path)])
     assert code == 2 and capsys.readouterr().err == (
-        f"reviewcause: error: {src}: this is a password-protected (encrypted) Excel workbook: open it in Excel, remove the "
-        f"password (File → Info → Protect Workbook) and save it again{tail}\n")
+        f"reviewcause: error: {src}: this is a password-protected (encrypted) Excel workbook{tail}: open it in Excel, remove the "
+        f"password (File → Info → Protect Workbook) and save it again\n")
 
 
 @pytest.mark.parametrize("codec", ["hex", "base64", "rot13", "zlib"])
@@ -1246,3 +1246,27 @@ def test_label_files_with_title_rows_or_an_instructions_sheet_read_as_score_read
     report = capsys.readouterr().out
     assert re.search(r"stockout_logistics\s+\S+\s+\S+\s+\S+\s+1\n", report)
     assert re.search(r"product_quality\s+\S+\s+\S+\s+\S+\s+3\n", report)
+
+
+def test_zip_files_are_named_by_what_they_hold(tmp_path, capsys, tiny_model_path):
+    """.xlsb (a binary workbook) and a ZIP of CSVs were told "an .xlsx file? give it the .xlsx
+    suffix" — advice that then failed."""
+    import zipfile
+
+    def zipped(name, members):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            for m, data in members.items():
+                z.writestr(m, data)
+        return tmp_path / name
+
+    cases = [
+        (zipped("b.xlsb", {"xl/workbook.bin": b"x"}), "an Excel binary workbook (.xlsb), not a CSV file: open it in Excel and save it as .xlsx or CSV"),
+        (zipped("b.xlsx", {"xl/workbook.bin": b"x"}), "an Excel binary workbook (.xlsb), not an .xlsx workbook: open it in Excel"),
+        (zipped("c.zip", {"reviews.csv": "评价内容\n差\n"}), "a ZIP archive holding reviews.csv, not a CSV file: unzip it and score the file(s) inside"),
+        (zipped("c.xlsx", {"a.csv": "x", "b.csv": "y"}), "a ZIP archive holding a.csv and 1 more, not an .xlsx workbook: unzip it"),
+        (zipped("w.csv", {"xl/workbook.xml": "<x/>"}), "an Excel workbook (.xlsx), not a CSV file: give it the .xlsx suffix"),
+    ]
+    for src, message in cases:
+        code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith(f"reviewcause: error: {src}: this is {message}") and err.count("\n") == 1, err
