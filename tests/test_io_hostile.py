@@ -1270,3 +1270,14 @@ def test_zip_files_are_named_by_what_they_hold(tmp_path, capsys, tiny_model_path
         code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
         err = capsys.readouterr().err
         assert code == 2 and err.startswith(f"reviewcause: error: {src}: this is {message}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("enc", ["utf-16-le", "utf-16-be"])
+def test_encoding_utf16_given_reads_a_bomless_file_in_its_own_byte_order(tmp_path, capsys, tiny_model_path, enc):
+    """--encoding utf-16 on a file without a BOM: Python's codec assumes the machine's order
+    (little-endian), which garbled a big-endian file; the order the bytes show is read."""
+    src = tmp_path / "r.tsv"
+    src.write_bytes("评价编号\t评价内容\n1\t质量太差了\n2\t物流很慢\n3\t客服不理人\n".encode(enc))
+    code, out, _ = run_score(tmp_path, capsys, src, tiny_model_path, "--encoding", "utf-16")
+    header, rows = read_csv_out(out)
+    assert code == 0 and header[:2] == ["评价编号", "评价内容"] and [r[1] for r in rows] == ["质量太差了", "物流很慢", "客服不理人"]
