@@ -578,13 +578,16 @@ def sniff_encoding(path: Path | str, sample: bytes | None = None) -> str:
         score = plausibility(text)
         if score > best_score + 1e-9:
             best, best_score = enc, score
-    if best is not None and best_score >= PLAUSIBLE and not _korean(head):
+    chinese = best is not None and best_score >= PLAUSIBLE
+    if chinese and not _korean(head):
         return best
     if utf8_bad == 0:  # valid UTF-8 but not Chinese (Cyrillic, Thai …): UTF-8 is unambiguous
         return "utf-8"
+    # read as Chinese too (spaced words of common characters read as spaced Hangul): both named
+    both = f" — or Chinese {_label(best)} (--encoding {'gbk' if best == 'gb18030' else best}) if it is Chinese" if chinese else ""
     raise InputError(
         f"{path}: cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 "
-        f"Chinese{_guess_foreign(head)}); give it with --encoding"
+        f"Chinese{_guess_foreign(head)}{both}); give it with --encoding"
     )
 
 

@@ -1281,3 +1281,16 @@ def test_encoding_utf16_given_reads_a_bomless_file_in_its_own_byte_order(tmp_pat
     code, out, _ = run_score(tmp_path, capsys, src, tiny_model_path, "--encoding", "utf-16")
     header, rows = read_csv_out(out)
     assert code == 0 and header[:2] == ["评价编号", "评价内容"] and [r[1] for r in rows] == ["质量太差了", "物流很慢", "客服不理人"]
+
+
+def test_spaced_chinese_that_also_reads_as_korean_names_both_readings(tmp_path, capsys, tiny_model_path):
+    """Keyword-style GBK reviews with spaces read as spaced Hangul too: the advice names both
+    readings (it named only EUC-KR, which would garble them) and --encoding gbk reads them."""
+    rows = ["评价编号,评价内容", "1,垃圾 骗人 不发货 差评", "2,客服 不错 发货 慢", "3,假货 大家 别买", "4,感觉 还 不错 好评", "5,价格 贵 不会 再买了"]
+    src = tmp_path / "kr_gbk.csv"
+    src.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+    code = main(["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "it looks like Korean EUC-KR (--encoding euc-kr) — or Chinese gb18030 (--encoding gbk) if it is Chinese" in err
+    code, out, _ = run_score(tmp_path, capsys, src, tiny_model_path, "--encoding", "gbk")
+    assert code == 0 and [r[1] for r in read_csv_out(out)[1]][0] == "垃圾 骗人 不发货 差评"
