@@ -919,7 +919,7 @@ def _choose_encoding(path: Path, encoding: str | None) -> tuple[str, bytes]:
     except InputError:
         detected = None
     if detected is None or _same_reading(detected, encoding):
-        given, found = codecs.lookup(encoding).name, codecs.lookup(detected).name
+        given, found = codecs.lookup(encoding).name, codecs.lookup(detected).name if detected else ""
         if given in ("utf-16", "utf-32") and found.startswith(given + "-") and not any(sample.startswith(b) for b, _ in _BOMS):
             return detected, sample  # utf-16 given, no BOM: the byte order the bytes show, not the machine's
         return encoding, sample

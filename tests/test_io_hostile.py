@@ -131,7 +131,8 @@ CASES = [
       for enc in ("utf-16-le", "utf-16-be")),
     Case("euc_kr", table_bytes(["번호", "내용"], [["1", "품질이 너무 나쁘고 배송도 늦었습니다"], ["2", "다시는 안 삽니다"]], "euc_kr"),
          error="cannot tell the text encoding with confidence (not UTF-8, UTF-16, GBK/GB18030 or Big5 Chinese; "
-               "it looks like Korean EUC-KR (--encoding euc-kr)); give it with --encoding"),
+               "it looks like Korean EUC-KR (--encoding euc-kr) — or Chinese gb18030 (--encoding gbk) if it is Chinese); "
+               "give it with --encoding"),
     Case("utf8_bad_byte_row_3", basic().replace("第一次".encode(), b"\xff" + "第一次".encode()),
          error="data row 3 (line 4) is not decodable as utf-8 (invalid start byte: 0xff); the file is not all utf-8 "
                "— give its encoding with --encoding"),
