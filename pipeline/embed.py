@@ -4,7 +4,7 @@ The n-gram features know only the words of the labelled reviews. A review of a p
 the labels never saw says the same things in other words (色号, 持妆 … for cosmetics), and the
 n-grams see nothing of them. :class:`WordVectors` learns a vector per jieba word with word2vec
 (gensim, skip-gram) from the training reviews **and the unlabelled reviews of** ``data/raw``
-(:func:`pipeline.data.unlabelled_texts`: ~26k reviews no label file holds), so words used in the
+(:func:`pipeline.data.unlabelled_texts`: ~26k reviews when screened; 36 since every pool was read), so words used in the
 same contexts get close vectors; a review's feature is the L2-normalised mean vector of its
 words (words the vectors do not know are skipped; a review with none gets zeros).
 
