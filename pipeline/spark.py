@@ -740,7 +740,7 @@ def _write_parquet(frames, dst: Path, keep: list[str], keep_names: list[str], ta
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.tables import display_name
+    from pipeline.tables import atomic_file, display_name
 
     names = [display_name(c) for c in keep_names] + PRED_COLUMNS
     with atomic_file(dst) as tmp:

@@ -1,5 +1,4 @@
 import csv
-import re
 import subprocess
 import sys
 
