@@ -18,6 +18,7 @@ codes for buyer and item, a timestamp), so a million-row file stays well under a
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from dataclasses import dataclass
 
@@ -185,8 +186,12 @@ ANONYMOUS_NAMES = frozenset({
 def is_masked(name: str) -> bool:
     """A name that cannot tell buyers apart: masked (``t***1``), blank, or a platform's
     placeholder for an anonymous buyer (:data:`ANONYMOUS_NAMES`, or any name with 匿名 in it)."""
-    key = "".join(name.split()).lower()
+    key = "".join(unicodedata.normalize("NFKC", name).translate(_INVISIBLE).split()).lower()  # ＊ → *, no zero-width
     return not key or "*" in key or key in ANONYMOUS_NAMES or "匿名" in key or key.startswith("anonymous")
+
+
+#: characters a name may hold that show nothing (a name of only these is blank)
+_INVISIBLE = dict.fromkeys([0x00AD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x180E])
 
 
 #: dates outside this window are an export's placeholders (1970-01-01, 9999-12-31), not dates

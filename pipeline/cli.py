@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.paths import DEFAULT_MODEL, SAMPLE
-from pipeline.tables import ROLES, InputError, check_output, session
+from pipeline.tables import ROLES, InputError, check_output, one_line, session
 
 EXIT_USER_ERROR = 2
 
@@ -432,10 +432,10 @@ def _main(argv: list[str] | None) -> int:
         with session(quiet=getattr(args, "quiet", False), zh_headers=getattr(args, "zh_headers", False)):
             return args.func(args)
     except InputError as exc:
-        print(f"reviewcause: error: {exc}", file=sys.stderr)
+        print(f"reviewcause: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except (ValueError, OSError) as exc:
-        print(f"reviewcause: error: {exc}", file=sys.stderr)
+        print(f"reviewcause: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("reviewcause: interrupted; no output written", file=sys.stderr)
@@ -444,7 +444,7 @@ def _main(argv: list[str] | None) -> int:
         from pipeline.run import Interrupted
 
         if isinstance(exc, Interrupted):
-            print(f"reviewcause: {exc}", file=sys.stderr)
+            print(f"reviewcause: {one_line(exc)}", file=sys.stderr)
             return exc.status
         raise
 

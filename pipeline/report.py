@@ -645,6 +645,14 @@ def chart_confidence(r: Reviews):
 
 # --- HTML ---------------------------------------------------------------------------------------
 
+#: what user text may not bring into the page or its charts: control characters (the chart
+#: renderer aborts the whole process on one in an SVG label; tab and line breaks become spaces),
+#: bidi controls (U+202E would turn the page's own figures around: a name could fake a date or a
+#: rating beside it) and the noncharacters U+FFFE/U+FFFF
+_DISPLAY = {**dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0),
+                             0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFFFE, 0xFFFF]),
+            0x09: " ", 0x0A: " ", 0x0D: " "}
+
 
 def e(value: object) -> str:
     """HTML-escaped text of any value (quotes too: safe in attributes)."""
@@ -944,6 +952,7 @@ def build_report(pred_path: Path | str, title: str | None = None, validate: bool
     """The seller's view of a predictions file: the HTML page and its chart specs (``validate``:
     check each spec against the Vega-Lite schema, slower)."""
     df, roles = read_predictions(pred_path, overrides)
+    df = df.apply(lambda col: col.astype(str).str.translate(_DISPLAY) if pd.api.types.is_string_dtype(col) else col)
     r = load_reviews(df, roles)
     groups = suspect_groups(df, roles)
     sections = [_section_mix(r), _section_fix(r), _section_items(r), _section_weekly(r), _section_suspects(r, groups),

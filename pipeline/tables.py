@@ -77,15 +77,28 @@ def session(quiet: bool = False, zh_headers: bool = False):
         _SESSION = previous
 
 
+#: control characters shown escaped in a message (a file name with a line break or a terminal
+#: escape sequence would break the one line, or act on the terminal)
+_SHOWN = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
+          for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
+def one_line(message: object) -> str:
+    """A message as one printable line: control characters (in file names, cell values) escaped,
+    as ``repr`` would show them; a name that is not UTF-8 on disk shown by its bytes."""
+    text = str(message).translate(_SHOWN)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if any("\ud800" <= ch <= "\udfff" for ch in text) else text
+
+
 def note(message: str) -> None:
     """Something the user may like to know (which sheet, which encoding); silenced by ``-q``."""
     if not _SESSION.quiet:
-        print(f"reviewcause: note: {message}", file=sys.stderr)
+        print(f"reviewcause: note: {one_line(message)}", file=sys.stderr)
 
 
 def warn(message: str) -> None:
     """Something that changes what is read or written; always printed."""
-    print(f"reviewcause: warning: {message}", file=sys.stderr)
+    print(f"reviewcause: warning: {one_line(message)}", file=sys.stderr)
 
 
 def _bare(value: object) -> str:

@@ -53,7 +53,8 @@ def test_serial_buyer_across_items():
     assert _collect(texts[:3], buyers=["老王"] * 3, items=["a", "b", "c"], ratings=[1, 5, 5]).serial_reviews.tolist() == [0, 0, 0]
 
 
-@pytest.mark.parametrize("name", ["匿名用户", "匿名買家", " AliExpress Shopper ", "Anonymous", "匿名用户123", "-", "N/A"])
+@pytest.mark.parametrize("name", ["匿名用户", "匿名買家", " AliExpress Shopper ", "Anonymous", "匿名用户123", "-", "N/A",
+                                  "张＊＊", "ｔ＊＊１", "\u200b"])
 def test_anonymous_placeholder_names_tell_no_buyer_apart(name):
     """Every anonymous review carries the platform's same placeholder: never one serial buyer of
     different customers, and a campaign among them counts rows, as for masked nicknames."""

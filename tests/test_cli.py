@@ -204,3 +204,12 @@ def test_score_options_checked_and_help_says_each_default_once(tmp_path, capsys)
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text and "(default: 1)" in text
     assert "(default: detected: UTF-8" in text and "found by header name)" in text and "(default: None" not in text
+
+
+def test_errors_show_control_characters_of_file_names_escaped(tmp_path, capsys):
+    """A file name with a line break broke the one-line error in two; one with a terminal escape
+    sequence acted on the terminal."""
+    for name, shown in (("a\nb.csv", "a\\x0ab.csv"), ("nope\x1b]0;T\x07.csv", "nope\\x1b]0;T\\x07.csv")):
+        code = main(["score", str(tmp_path / name), "-o", str(tmp_path / "o.csv"), "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and err == f"reviewcause: error: {tmp_path}/{shown}: no such file\n"

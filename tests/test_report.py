@@ -503,3 +503,19 @@ def test_report_of_a_file_whose_name_is_not_utf8_and_a_png_folder_named_as_the_p
     assert main(["report", str(pred), "-o", str(both), "--png", str(both), "-q"]) == 2
     assert capsys.readouterr().err == f"reviewcause: error: {both}: is also {both}; --png needs a folder of its own\n"
     assert not both.exists()
+
+
+def test_control_and_bidi_characters_in_user_values_neither_crash_nor_fake_the_page(tiny_model_path, tmp_path, capsys):
+    """A control character in an item, id or buyer aborted the whole process in the PNG renderer
+    (SIGABRT); U+202E reversed the page's own date and confidence beside a hostile name."""
+    src = tmp_path / "c.csv"
+    pd.DataFrame({"评价编号": ["id\x08x", "2", "3"], "商品": ["a\x08b", "\u202e好商品", "B\ufffe"], "评分": ["1", "1", "1"],
+                  "评价时间": ["2024-05-01", "2024-05-02", "2024-05-03"],
+                  "评价内容": ["质量太差了", "快递太慢了\x1b[31m", "加我微信返现50，不然一直挂着差评"]}).to_csv(src, index=False)
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    out, png = tmp_path / "r.html", tmp_path / "png"
+    assert main(["report", str(pred), "-o", str(out), "--png", str(png), "-q"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert len(list(png.glob("*.png"))) == 6
+    assert not any(ch in page for ch in "\x08\x1b\u202e\ufffe") and "好商品" in page and "ab" in page
