@@ -31,7 +31,7 @@ import pandas as pd
 
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import (InputError, _same_file, _writable_place, _write_error, atomic_csv, atomic_file, english_headers, excel_unsafe,
+from pipeline.tables import (InputError, note, _same_file, _writable_place, _write_error, atomic_csv, atomic_file, english_headers, excel_unsafe,
                              find_columns, ooxml_unescape, read_frame)
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
@@ -64,6 +64,10 @@ def read_predictions(path: Path | str, overrides: dict[str, str | None] | None =
         df = df.fillna("").astype(str)
         df = df.apply(excel_unsafe)  # score's CSV escaped formula-like cells with a 
     df.columns = english_headers(list(df.columns))
+    blank = (df.astype(str).apply(lambda col: col.str.strip()) == "").all(axis=1)
+    if blank.any():  # rows Excel leaves after "clear contents" (or a blank line at the end): no review
+        note(f"{path}: {int(blank.sum())} blank row(s) skipped (first: data row {int(df.index[blank.to_numpy()][0]) + 1})")
+        df = df[~blank.to_numpy()]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"{path}: not a predictions file from 'reviewcause score' (missing column(s): {', '.join(missing)})")
@@ -84,7 +88,7 @@ def _check_values(df: pd.DataFrame, path: Path) -> None:
         rows = np.flatnonzero(np.asarray(mask))
         if len(rows):
             value = df[column].iloc[rows[0]]
-            raise InputError(f"{path}: data row {rows[0] + 1}, column '{column}': {value!r} is not {what}"
+            raise InputError(f"{path}: data row {int(df.index[rows[0]]) + 1}, column '{column}': {value!r} is not {what}"
                              f"{f' ({len(rows)} such rows)' if len(rows) > 1 else ''}")
 
     bad(~df["cause"].isin(_OUTCOMES), "cause", f"a cause id ({', '.join(CAUSE_IDS)}, or {', '.join(SPECIAL_ZH)})")

@@ -519,3 +519,18 @@ def test_control_and_bidi_characters_in_user_values_neither_crash_nor_fake_the_p
     page = out.read_text(encoding="utf-8")
     assert len(list(png.glob("*.png"))) == 6
     assert not any(ch in page for ch in "\x08\x1b\u202e\ufffe") and "好商品" in page and "ab" in page
+
+
+def test_blank_rows_in_a_predictions_file_are_skipped_not_refused(tiny_model_path, tmp_path, capsys):
+    """Rows of only commas (Excel's "clear contents") or a blank line at the end made report and
+    suspects refuse the whole file ('' is not a cause id)."""
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(SAMPLE), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    n = len(pd.read_csv(pred, dtype=str))
+    width = len(pd.read_csv(pred, dtype=str, nrows=0).columns)
+    edited = tmp_path / "edited.csv"
+    edited.write_bytes(pred.read_bytes() + b"\r\n" + b"," * (width - 1) + b"\r\n")
+    assert main(["suspects", str(edited), "-o", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert f"edited.csv: 2 blank row(s) skipped (first: data row {n + 1})" in err and f"of {n} in" in err
+    assert main(["report", str(edited), "-o", str(tmp_path / "r.html"), "-q"]) == 0
