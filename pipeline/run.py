@@ -17,6 +17,7 @@ import pickle
 import signal
 import tempfile
 from collections import Counter, deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,33 @@ def _raise_interrupt(signum, frame):
 def _check_interrupt() -> None:
     if _RECEIVED:
         raise Interrupted(_RECEIVED[0])
+
+
+@contextmanager
+def interruptible():
+    """SIGTERM, and Ctrl-C unless this process was started with it ignored (a script's `cmd &`,
+    where the shell means it to run on), raise :class:`Interrupted` while the block runs; the
+    previous handlers come back after it. A KeyboardInterrupt raised another way is one too.
+    Both engines run their file loop inside it, and call :func:`_check_interrupt` before an
+    output is kept."""
+    caught = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
+    old = {s: signal.getsignal(s) for s in caught}
+    _RECEIVED.clear()
+    for s in caught:
+        signal.signal(s, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(_RECEIVED[0] if _RECEIVED else signal.SIGINT) from None
+    except Interrupted:
+        raise
+    except BaseException:
+        if _RECEIVED:  # what the signal broke (a py4j call turns the interrupt into its own error)
+            raise Interrupted(_RECEIVED[0]) from None
+        raise
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 _FOUR: list[np.ndarray] = []
@@ -302,66 +330,56 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     summary = {"rows": 0, "suspected": 0}
     bar = _progress(progress, table)
     pool = None
-    # SIGTERM always; Ctrl-C unless this process was started with it ignored (a script's `cmd &`,
-    # where the shell means it to run on)
-    caught = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
-    old = {s: signal.getsignal(s) for s in caught}
-    _RECEIVED.clear()
-    for s in caught:
-        signal.signal(s, _raise_interrupt)
-    try:
-        chunks = bounded_chunks(table.chunks(), roles.get("text"), chunk_chars)
-        payloads = ((_role_frame(c, roles, str(src)), int(c.index[0]) if len(c) else 0, c) for c in chunks)
-        with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
-                tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
+    with interruptible():
+        try:
+            chunks = bounded_chunks(table.chunks(), roles.get("text"), chunk_chars)
+            payloads = ((_role_frame(c, roles, str(src)), int(c.index[0]) if len(c) else 0, c) for c in chunks)
+            with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
+                    tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
 
-            render = out.renderer()
+                render = out.renderer()
 
-            def base_of(chunk):  # the input cells kept in the output, column by column
-                return chunk[keep].to_numpy(dtype=object).T.tolist() if keep else []
+                def base_of(chunk):  # the input cells kept in the output, column by column
+                    return chunk[keep].to_numpy(dtype=object).T.tolist() if keep else []
 
-            def write(rows, suspected, causes):
-                _check_interrupt()
-                summary["suspected"] += suspected
-                if isinstance(rows, str):
-                    out.text(rows)
+                def write(rows, suspected, causes):
+                    _check_interrupt()
+                    summary["suspected"] += suspected
+                    if isinstance(rows, str):
+                        out.text(rows)
+                    else:
+                        out.rows(rows)
+                    out.summary(causes)
+
+                def tally(primary, n):
+                    _check_interrupt()
+                    for c, k in Counter(primary.tolist() if isinstance(primary, np.ndarray) else primary).items():
+                        counts[c] = counts.get(c, 0) + k  # in order of first appearance, as row by row
+                    summary["rows"] += n
+                    if bar is not None:
+                        bar.update(n)
+
+                # the model's tables built once, then every object alive so far (the model, its
+                # vocabularies, the modules) kept out of the cyclic garbage collector's scans: ~9 %
+                # of score_chunk's time went to collections that walked them again and again (and
+                # forked workers share those pages instead of copying them when the GC touches them)
+                predictor.warm_up()
+                gc.freeze()
+                if jobs > 1:
+                    import multiprocessing as mp
+
+                    pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
+                    _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally, render)
                 else:
-                    out.rows(rows)
-                out.summary(causes)
-
-            def tally(primary, n):
-                _check_interrupt()
-                for c, k in Counter(primary.tolist() if isinstance(primary, np.ndarray) else primary).items():
-                    counts[c] = counts.get(c, 0) + k  # in order of first appearance, as row by row
-                summary["rows"] += n
-                if bar is not None:
-                    bar.update(n)
-
-            # the model's tables built once, then every object alive so far (the model, its
-            # vocabularies, the modules) kept out of the cyclic garbage collector's scans: ~9 %
-            # of score_chunk's time went to collections that walked them again and again (and
-            # forked workers share those pages instead of copying them when the GC touches them)
-            predictor.warm_up()
-            gc.freeze()
-            if jobs > 1:
-                import multiprocessing as mp
-
-                pool = mp.get_context("fork").Pool(jobs, _init_worker, (predictor, current_backend()))
-                _score_on_pool(pool, jobs, payloads, predictor, batch, Path(stage), base_of, write, tally, render)
-            else:
-                _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally, render)
-            _check_interrupt()  # nothing is kept of a run a signal stopped, even one whose exception was lost
-    except KeyboardInterrupt:
-        raise Interrupted(signal.SIGINT) from None
-    finally:
-        gc.unfreeze()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if bar is not None:
-            bar.close()
-        for s, h in old.items():
-            signal.signal(s, h)
+                    _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally, render)
+                _check_interrupt()  # nothing is kept of a run a signal stopped, even one whose exception was lost
+        finally:
+            gc.unfreeze()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            if bar is not None:
+                bar.close()
     return summary | {"counts": counts, "roles": roles, "encoding": table.encoding, "output": str(dst)}
 
 

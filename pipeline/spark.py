@@ -33,6 +33,7 @@ install when PySpark or a Java runtime is missing.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ import pandas as pd
 from pipeline import batch as B
 from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS
 from pipeline.tables import InputError
+from pipeline.run import _check_interrupt, interruptible
 
 ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date")
 IDX = "_idx"
@@ -245,17 +247,29 @@ def stage_input(src: Path, folder: Path, encoding=None, overrides=None, chunksiz
 
         try:
             files = sorted(src.glob("*.parquet")) if src.is_dir() else [src]
-            dataset = ds.dataset([str(f) for f in files], format="parquet")
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError(f"{src}: not a readable Parquet file ({exc})") from None
+            schemas = [pq.read_schema(f) for f in files]
+            # a folder's parts must hold the same columns: a dataset takes the first part's and
+            # silently drops a column only a later part has
+            for f, sch in zip(files[1:], schemas[1:]):
+                if list(sch.names) != list(schemas[0].names):
+                    raise InputError(f"{f}: its columns ({', '.join(sch.names)}) are not those of {files[0].name} "
+                                     f"({', '.join(schemas[0].names)}); give the parts one set of columns")
+            # one type per column over all parts (a column all null in one part is null-typed there)
+            unified = pa.unify_schemas(schemas, promote_options="permissive")
+            dataset = ds.dataset([str(f) for f in files], format="parquet", schema=unified)
+        except (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise InputError(f"{src}: not a readable Parquet file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         columns = list(dataset.schema.names)
         roles = find_columns(columns, overrides, str(src))
         staged = Staged(folder, columns, roles, None)
 
         def frames():
-            for batch in dataset.to_batches(batch_size=chunksize):
-                frame = batch.to_pandas()
-                yield pd.DataFrame({c: [_text_cell(v) for v in frame[c].tolist()] for c in columns})
+            try:
+                for batch in dataset.to_batches(batch_size=chunksize):
+                    frame = batch.to_pandas()
+                    yield pd.DataFrame({c: [_text_cell(v) for v in frame[c].tolist()] for c in columns})
+            except (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                raise InputError(f"{src}: a Parquet part cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     else:
         table = open_table(src, encoding=encoding, chunksize=chunksize, overrides=overrides)
         staged = Staged(folder, list(table.columns), table.roles, table.encoding)
@@ -626,26 +640,37 @@ def score_file_spark(src, dst, model_path=None, encoding=None, overrides=None, b
 
         spark = SparkSession.getActiveSession()
     own = spark is None
-    clock = time.perf_counter()
-    if own:
-        spark = session(master, conf, quiet=True)
-    t["session_s"] = round(time.perf_counter() - clock, 2)
+    # Ctrl-C or SIGTERM, from the session's start on, stops the run with the local engine's one
+    # line, removes the staging folder (a copy of the input) and keeps no output; py4j reports an
+    # interrupted call through the root logger (dozens of traceback lines), which is quiet meanwhile
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.CRITICAL)
     try:
-        with _stage_dir() as stage:
+        with interruptible():
             clock = time.perf_counter()
-            staged = stage_input(src, stage / "input", encoding, overrides, chunksize)
-            kept_columns(src, staged.columns)  # the warning for columns the predictions replace
-            t["stage_s"] = round(time.perf_counter() - clock, 2)
-            clock = time.perf_counter()
-            out = _score(spark, predictor, staged, batch, campaign_method, current_backend(), stage)
-            t["spark_s"] = round(time.perf_counter() - clock, 2)
-            clock = time.perf_counter()
-            summary = _write(stage / "output", dst, staged, bom=bom, zh_headers=zh_headers)
-            t["write_s"] = round(time.perf_counter() - clock, 2)
-            t["partitions"] = out
+            if own:
+                spark = session(master, conf, quiet=True)
+            t["session_s"] = round(time.perf_counter() - clock, 2)
+            with _stage_dir() as stage:
+                clock = time.perf_counter()
+                staged = stage_input(src, stage / "input", encoding, overrides, chunksize)
+                kept_columns(src, staged.columns)  # the warning for columns the predictions replace
+                t["stage_s"] = round(time.perf_counter() - clock, 2)
+                clock = time.perf_counter()
+                out = _score(spark, predictor, staged, batch, campaign_method, current_backend(), stage)
+                t["spark_s"] = round(time.perf_counter() - clock, 2)
+                clock = time.perf_counter()
+                summary = _write(stage / "output", dst, staged, bom=bom, zh_headers=zh_headers)
+                t["write_s"] = round(time.perf_counter() - clock, 2)
+                t["partitions"] = out
     finally:
-        if own:
-            spark.stop()
+        root.setLevel(level)
+        if own and spark is not None:
+            try:
+                spark.stop()
+            except Exception:  # the JVM a group signal stopped first: nothing left to stop
+                pass
     return summary | {"roles": staged.roles, "encoding": staged.encoding, "output": str(dst), "engine": "spark"}
 
 
@@ -731,6 +756,7 @@ def _write(folder: Path, dst: Path, staged: Staged, bom: bool, zh_headers: bool)
                 base = frame[keep].to_numpy(dtype=object).tolist() if keep else [[] for _ in range(len(frame))]
                 out.rows([[*b, *p] for b, p in zip(base, rows)])
                 tally(frame)
+            _check_interrupt()  # a signal during the write: the previous output stays
     return summary | {"counts": counts}
 
 
@@ -740,9 +766,13 @@ def _write_parquet(frames, dst: Path, keep: list[str], keep_names: list[str], ta
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.tables import atomic_file, display_name
+    from pipeline.tables import atomic_file, display_name, warn
 
-    names = [display_name(c) for c in keep_names] + PRED_COLUMNS
+    names = _distinct([display_name(c) for c in keep_names] + PRED_COLUMNS)
+    renamed = [f"{display_name(c)!r} → {n!r}" for c, n in zip(keep_names, names) if n != display_name(c)]
+    if renamed:  # CSV keeps a repeated header as it is; a Parquet schema cannot
+        warn(f"{dst}: Parquet needs distinct column names; renamed {', '.join(renamed[:5])}"
+             f"{f' and {len(renamed) - 5} more' if len(renamed) > 5 else ''}")
     with atomic_file(dst) as tmp:
         writer = None
         try:
@@ -757,11 +787,29 @@ def _write_parquet(frames, dst: Path, keep: list[str], keep_names: list[str], ta
                                       **{c: pd.Series([], dtype=_PARQUET_DTYPES.get(c, "float64" if c.startswith("p_") else object))
                                          for c in PRED_COLUMNS}})
                 writer = pq.ParquetWriter(tmp, pa.Table.from_pandas(empty, preserve_index=False).schema)
+            writer.close()
+            writer = None
+            _check_interrupt()  # a signal during the write: the previous output stays
         finally:
             if writer is not None:
                 writer.close()
 
 
 _PARQUET_DTYPES = {"confidence": "float64", "suspected_malicious": "bool", "malicious_score": "float64"}
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """The names, a repeated one (or a blank one) numbered as pandas numbers them: ``正文``, ``正文.1``."""
+    out: list[str] = []
+    taken: set[str] = set()
+    for name in names:
+        base = name if name.strip() else "Unnamed"
+        new, k = base, 0
+        while new in taken or (new != name and new in names):
+            k += 1
+            new = f"{base}.{k}"
+        out.append(new)
+        taken.add(new)
+    return out
 
 

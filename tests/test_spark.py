@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.tables import InputError
+
 from pipeline import spark as sp
 from pipeline.cli import main
 from pipeline.paths import SAMPLE
@@ -146,6 +148,30 @@ def test_parquet_in_and_out(spark, tiny_model_path, tmp_path):
             assert got[col].tolist() == want[col].map(lambda v: v[1:] if v.startswith("'") else v).tolist(), col
 
 
+def test_parquet_folders_of_unlike_parts_and_repeated_headers(spark, tiny_model_path, tmp_path, capsys):
+    """A folder whose parts differ: a column all null in one part is read (was an Arrow traceback),
+    a column only one part has is refused in one line (was dropped silently); repeated headers get
+    distinct names in a Parquet output (was a late error naming no file)."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    pd.DataFrame({"评价编号": ["a1", "a2"], "评价内容": ["质量差", "物流慢"], "商家回复": [None, None]}).to_parquet(lake / "p0.parquet", index=False)
+    pd.DataFrame({"评价编号": ["b1", "b2"], "评价内容": ["客服差", "假货"], "商家回复": ["抱歉", "已处理"]}).to_parquet(lake / "p1.parquet", index=False)
+    sp.score_file_spark(lake, tmp_path / "lake.csv", model_path=tiny_model_path, spark=spark)
+    got = pd.read_csv(tmp_path / "lake.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert got["评价编号"].tolist() == ["a1", "a2", "b1", "b2"] and got["商家回复"].tolist() == ["", "", "抱歉", "已处理"]
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    pd.DataFrame({"评价编号": ["a1"], "评价内容": ["质量差"]}).to_parquet(odd / "p0.parquet", index=False)
+    pd.DataFrame({"评价编号": ["b1"], "评价内容": ["客服差"], "评分": ["1"]}).to_parquet(odd / "p1.parquet", index=False)
+    with pytest.raises(InputError, match=r"p1\.parquet: its columns \(评价编号, 评价内容, 评分\) are not those of p0\.parquet"):
+        sp.score_file_spark(odd, tmp_path / "odd.csv", model_path=tiny_model_path, spark=spark)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("编号,正文,备注,正文\n1,质量很差,x,物流慢\n2,客服差,y,假货\n", encoding="utf-8")
+    sp.score_file_spark(dup, tmp_path / "dup.parquet", model_path=tiny_model_path, spark=spark, overrides={"text": "正文"})
+    assert list(pd.read_parquet(tmp_path / "dup.parquet").columns[:4]) == ["编号", "正文", "备注", "正文.1"]
+    assert "Parquet needs distinct column names; renamed '正文' → '正文.1'" in capsys.readouterr().err
+
+
 CAMPAIGN = [
     "这家店是骗子，东西全是假货，大家千万别买，去隔壁那家买正品！！",
     "这家店是骗子,东西全是假货,大家千万别买,去隔壁那家买正品!!!",
@@ -232,3 +258,45 @@ def test_components_of_a_long_chain(spark, tmp_path):
     labels = dict(sp._components(spark.createDataFrame(edges), tmp_path).select("v", "label").collect())
     assert {v: labels.get(v, v) for v in (5, 7, 9)} == {5: 5, 7: 5, 9: 5}
     assert {labels.get(int(v), int(v)) for v in order} == {100}
+
+
+@pytest.mark.parametrize("signum, status", [(15, 143), (2, 130)])
+def test_a_signal_stops_a_spark_run_with_one_line_and_leaves_nothing(tiny_model_path, tmp_path, signum, status):
+    """SIGTERM killed a Spark run silently and left the staged copy of the input in /tmp; Ctrl-C
+    printed py4j tracebacks. Now: the interrupted line, 128+signal, the staging folder removed,
+    the previous output intact."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _need_spark()
+    src = tmp_path / "in.csv"
+    from pipeline.paths import RAW
+
+    texts = pd.read_csv(RAW / "online_shopping_neg.csv", usecols=["text"])["text"]
+    pd.DataFrame({"评价内容": pd.concat([texts] * 4, ignore_index=True)}).to_csv(src, index=False)
+    out = tmp_path / "pred.csv"
+    out.write_text("previous good output\n", encoding="utf-8")
+    stage = tmp_path / "stage"
+    env = dict(os.environ, REVIEWCAUSE_SPARK_STAGE=str(stage))
+
+    def default_signals():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "score", str(src), "-o", str(out), "--model", str(tiny_model_path),
+                             "--engine", "spark", "--master", "local[1]", "-q"], env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
+    deadline = time.time() + 180
+    while time.time() < deadline and not any(stage.glob("*/input/part-*")):  # staging: the run is under way
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signum)
+    err = proc.communicate(timeout=180)[1]
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert proc.returncode == status and lines[-1].startswith("reviewcause: interrupted"), err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    assert out.read_text(encoding="utf-8") == "previous good output\n"
+    assert list(stage.iterdir()) == []
