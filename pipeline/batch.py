@@ -200,6 +200,7 @@ _YMD = re.compile(r"(\d)\s*[年/.]\s*(\d{1,2})\s*[月/.]\s*(\d{1,2})(?:\s*日)?"
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_SHORT_YEAR = re.compile(r"^(\d{2})[-/.](\d{1,2})[-/.](\d{1,2})(?=$|[ T])")
 _LEADING_YEAR = re.compile(r"^(-?\d{4})(?:[-/.]|$)")
 
 
@@ -224,7 +225,9 @@ def parse_dates(values) -> pd.Series:
     2024/5/1 too), NaT when unreadable or outside :data:`DATE_WINDOW`. An explicit UTC offset is
     read as UTC, zones mixed or not; any year parses (no nanosecond Timestamp on the way)."""
     s = pd.Series(list(values), dtype=object).astype(str).str.strip()
+    s = s.where(s.str.contains(r"\d"), "")  # pandas reads 'now', 'today' as the clock's time: no date
     s = s.str.replace(_YMD, r"\1-\2-\3", regex=True)
+    s = s.str.replace(_SHORT_YEAR, r"20\1-\2-\3", regex=True)  # 24-5-1 is 2024-05-01, not 2001-05-24
     # 7–9 digit fractions (SQL Server datetime2, .NET) make pandas read the whole column in
     # nanoseconds, where a placeholder year (9999, 0001) is out of bounds: cut them to micro-
     # seconds, and leave a cell whose leading year is outside the window unparsed (no date)
@@ -236,7 +239,10 @@ def parse_dates(values) -> pd.Series:
     if rest.any():
         out[rest] = _to_datetime(s[rest], "mixed")
     out = out.dt.tz_localize(None)
-    return out.where((out >= DATE_WINDOW[0]) & (out < DATE_WINDOW[1]))
+    # a review is never dated after today: 2099-12-31 is an export's placeholder (a day's margin
+    # for the time zones)
+    latest = min(DATE_WINDOW[1], pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2))
+    return out.where((out >= DATE_WINDOW[0]) & (out < latest))
 
 
 def epoch_seconds(dates) -> np.ndarray:

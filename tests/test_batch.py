@@ -191,3 +191,15 @@ def test_report_counts_causes_with_dsr_and_remedy(scored_batch, tmp_path, capsys
     bad.write_text("text\n好\n", encoding="utf-8")
     assert main(["report", str(bad)]) == 2
     assert "not a predictions file" in capsys.readouterr().err
+
+
+def test_words_future_placeholders_and_short_years_as_dates():
+    """pandas reads 'now'/'today' as the clock's time and 2099-12-31 is an export's placeholder:
+    five such bad reviews of one item made a false '5 bad reviews in 24h' burst."""
+    got = parse_dates(["now", "today", "2099-12-31", "2099-12-31 00:00:00", "24-5-1", "24/05/01 10:00", "2024年5月1日"])
+    assert got.isna().tolist() == [True, True, True, True, False, False, False]
+    assert str(got[4]) == "2024-05-01 00:00:00" and str(got[5]) == "2024-05-01 10:00:00"
+    texts = ["质量太差了用一天就坏", "衣服起球严重做工很差", "物流慢得要死等了十天", "客服态度差", "做工粗糙"]
+    for placeholder in ("2099-12-31", "today"):
+        s = _collect(texts, items=["A"] * 5, dates=[placeholder] * 5, ratings=[2] * 5)
+        assert s.burst.tolist() == [0] * 5
