@@ -14,7 +14,8 @@ PORT   ?= 5000
 ENGINE ?= local
 SPARK_STAMP := $(VENV)/.installed-spark
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
-# $(call q,$(value IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $)
+# $(call q,$(value IN)): one shell word whatever the file name holds (spaces, brackets, quotes, $);
+# options as --output=… and the input after --, so a name that begins with '-' is no option
 q = '$(subst ','\'',$(1))'
 
 .PHONY: help install install-spark model train score suspects report eval test serve ui bench clean
@@ -54,16 +55,16 @@ train: $(STAMP) ## cross-validate, fit and register the model (tracked in MLflow
 score: model ## score IN (default: the shipped sample) into OUT=predictions.csv (ENGINE=spark [SPARK_MASTER=…]: on Spark)
 ifeq ($(ENGINE),spark)
 	@$(MAKE) --no-print-directory $(SPARK_STAMP)
-	$(PY) -m pipeline score $(call q,$(value IN)) -o $(call q,$(value OUT)) --engine spark $(if $(SPARK_MASTER),--master $(call q,$(value SPARK_MASTER)))
+	$(PY) -m pipeline score --output=$(call q,$(value OUT)) --engine spark $(if $(value SPARK_MASTER),--master=$(call q,$(value SPARK_MASTER))) -- $(call q,$(value IN))
 else
-	$(PY) -m pipeline score $(call q,$(value IN)) -o $(call q,$(value OUT)) --jobs $(JOBS)
+	$(PY) -m pipeline score --output=$(call q,$(value OUT)) --jobs $(JOBS) -- $(call q,$(value IN))
 endif
 
 suspects: $(STAMP) ## appeal export: suspected malicious reviews of IN=predictions.csv into OUT=suspects.csv
-	$(PY) -m pipeline suspects $(call q,$(if $(filter command line,$(origin IN)),$(value IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(value OUT),suspects.csv))
+	$(PY) -m pipeline suspects --output=$(call q,$(if $(filter command line,$(origin OUT)),$(value OUT),suspects.csv)) -- $(call q,$(if $(filter command line,$(origin IN)),$(value IN),predictions.csv))
 
 report: $(STAMP) ## the seller's view of IN=predictions.csv: one offline HTML page OUT=report.html (PNG=dir: charts as PNG too)
-	$(PY) -m pipeline report $(call q,$(if $(filter command line,$(origin IN)),$(value IN),predictions.csv)) -o $(call q,$(if $(filter command line,$(origin OUT)),$(value OUT),report.html))$(if $(PNG), --png $(call q,$(value PNG)))
+	$(PY) -m pipeline report --output=$(call q,$(if $(filter command line,$(origin OUT)),$(value OUT),report.html))$(if $(value PNG), --png=$(call q,$(value PNG))) -- $(call q,$(if $(filter command line,$(origin IN)),$(value IN),predictions.csv))
 
 eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
 	$(PY) -m pipeline evaluate

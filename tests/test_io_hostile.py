@@ -994,8 +994,19 @@ def test_make_passes_file_names_as_one_word(tmp_path, target, name):
     if "<ensure-model>" in args:  # `make score` checks the model first: look at the scoring call
         args = args[args.index("<ensure-model>") + 1:]
     assert f"<{src}>" in args and args[:3] == ["<-m>", "<pipeline>", f"<{target}>"]
-    if target != "report":
-        assert args[args.index("<-o>") + 1] == f"<{out}>"
+    assert f"<--output={out}>" in args and args[-2:] == ["<-->", f"<{src}>"]  # the input after --: never an option
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_passes_names_that_begin_with_a_dash_or_hold_a_dollar(tmp_path):
+    """IN=-x.csv was read as an option; PNG=$x was expanded by make and dropped."""
+    run = subprocess.run([*MAKE, "report", "IN=-x.csv", f"OUT={tmp_path / 'r.html'}", "PNG=-charts",
+                          "PY=printf '<%s>\\n'"], cwd=REPO, capture_output=True, text=True, check=True)
+    args = run.stdout.splitlines()
+    assert args[-2:] == ["<-->", "<-x.csv>"] and "<--png=-charts>" in args
+    dry = subprocess.run([*MAKE, "-n", "report", "IN=p.csv", "OUT=r.html", "PNG=$x"], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    assert "--png='$x'" in dry.stdout
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -1009,7 +1020,8 @@ def test_make_score_with_spaces_and_brackets_in_the_name(tmp_path, tiny_model_pa
     assert lines[0].endswith(" -m pipeline ensure-model")  # the model is checked first
     line = lines[-1]
     assert len(lines) == 2 and " -m pipeline score " in line
-    run = subprocess.run(["bash", "-c", f"{line} -q --model '{tiny_model_path}'"], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(["bash", "-c", line.replace(" -- ", f" -q --model '{tiny_model_path}' -- ")], cwd=REPO,
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert [r[:2] for r in read_csv_out(out)[1]] == ROWS
 
