@@ -401,6 +401,12 @@ def _clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _clip_middle(name: str, limit: int = 40) -> str:
+    """A long id or name cut in its middle: its start and its end stay (ids of one export often
+    differ only at the end, and chart labels must stay apart)."""
+    return name if len(name) <= limit else name[: limit - 10] + "…" + name[-9:]
+
+
 # --- charts -----------------------------------------------------------------------------------
 
 
@@ -576,8 +582,8 @@ def _group_label(kind: str, group: str, size: int) -> str:
     if kind == "campaign":
         return f"{group} 同文刷评 ×{size}"
     if kind == "buyer":
-        return f"买家 {group[2:]} ×{size}"
-    return f"评价 {group[2:]}"
+        return f"买家 {_clip_middle(group[2:])} ×{size}"
+    return f"评价 {_clip_middle(group[2:])}"
 
 
 def chart_suspects(groups: pd.DataFrame):
@@ -789,7 +795,7 @@ def _stars(rating: float) -> str:
 def _review_html(row, cause: str | None = None) -> str:
     text = _clip(row.text)
     body = highlight(text, evidence_spans(row.evidence, cause))
-    meta = [f"#{e(row.review_id)}"]
+    meta = [f"#{e(_clip_middle(row.review_id))}"]
     if row.rating == row.rating:
         meta.append(e(_stars(row.rating)))
     if row.item:
@@ -922,8 +928,8 @@ def _section_suspects(r: Reviews, groups: pd.DataFrame) -> Section:
         for s in sub.head(MAX_GROUP_ROWS).itertuples():
             row = by_id.loc[s.review_id] if s.review_id in by_id.index else None
             text = highlight(_clip(s.text), evidence_spans(s.evidence))
-            who = " · ".join(e(x) for x in (s.buyer, _clip(s.item, 30), s.date, _stars(row.rating) if row is not None else "") if x)
-            rows.append([e(s.review_id), f'<div class="text">{text}</div><div class="note">{who}</div>',
+            who = " · ".join(e(x) for x in (_clip_middle(s.buyer), _clip(s.item, 30), s.date, _stars(row.rating) if row is not None else "") if x)
+            rows.append([e(_clip_middle(s.review_id)), f'<div class="text">{text}</div><div class="note">{who}</div>',
                          e(s.cause_zh or s.cause), e(s.malicious_score), f'<span class="evidence">{e(s.evidence)}</span>'])
         more = (f'<p class="note">… and {len(sub) - MAX_GROUP_ROWS} more in the appeal export.</p>'
                 if len(sub) > MAX_GROUP_ROWS else "")
@@ -957,6 +963,13 @@ def build_report(pred_path: Path | str, title: str | None = None, validate: bool
     check each spec against the Vega-Lite schema, slower)."""
     df, roles = read_predictions(pred_path, overrides)
     df = df.apply(lambda col: col.astype(str).str.translate(_DISPLAY) if pd.api.types.is_string_dtype(col) else col)
+    for role in ("buyer", "item"):  # a very long name quoted in the evidence: cut there as on the rest of the page
+        col = roles.get(role)
+        if col is not None and col in df and "evidence" in df:
+            long = (df[col].str.len() > 40).to_numpy()
+            if long.any():
+                df.loc[long, "evidence"] = [ev.replace(name, _clip_middle(name)) for ev, name in
+                                            zip(df.loc[long, "evidence"], df.loc[long, col])]
     r = load_reviews(df, roles)
     groups = suspect_groups(df, roles)
     sections = [_section_mix(r), _section_fix(r), _section_items(r), _section_weekly(r), _section_suspects(r, groups),

@@ -534,3 +534,18 @@ def test_blank_rows_in_a_predictions_file_are_skipped_not_refused(tiny_model_pat
     err = capsys.readouterr().err
     assert f"edited.csv: 2 blank row(s) skipped (first: data row {n + 1})" in err and f"of {n} in" in err
     assert main(["report", str(edited), "-o", str(tmp_path / "r.html"), "-q"]) == 0
+
+
+def test_very_long_ids_and_buyers_are_shortened_on_the_page(tiny_model_path, tmp_path):
+    """20,000-character ids or buyers were written whole (a 1.8 MB page, a 20,000-character group
+    heading); like item names they are cut on the page (the CSVs keep them whole)."""
+    long_id, long_buyer = "I" * 20_000, "B" * 20_000
+    src = tmp_path / "l.csv"
+    pd.DataFrame({"评价编号": [long_id + str(i) for i in range(4)], "买家昵称": [long_buyer] * 4,
+                  "商品": ["x", "y", "x", "y"], "评分": ["1"] * 4,
+                  "评价内容": ["加我微信返现50，不然一直挂着差评", "同行来踩，垃圾店铺大家别买", "质量太差了", "物流太慢"]}).to_csv(src, index=False)
+    pred = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(pred), "--model", str(tiny_model_path), "-q"]) == 0
+    assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q"]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "I" * 200 not in page and "B" * 200 not in page
