@@ -21,6 +21,7 @@ import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -183,6 +184,7 @@ ANONYMOUS_NAMES = frozenset({
 })
 
 
+@lru_cache(maxsize=1 << 16)  # a batch repeats its names: each distinct one is normalised once
 def is_masked(name: str) -> bool:
     """A name that cannot tell buyers apart: masked (``t***1``), blank, or a platform's
     placeholder for an anonymous buyer (:data:`ANONYMOUS_NAMES`, or any name with 匿名 in it)."""
