@@ -276,7 +276,11 @@ class RequestFilter:
             await _answer(send, 400, [], MlflowException(str(exc), error_code=BAD_REQUEST).serialize_as_json().encode())
             return
         if checked is not body:
-            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+            # a CSV body comes back as JSON (read as the CLI reads a file): its type changes with it
+            drop = (b"content-length", b"content-type") if checked.startswith(b"{") else (b"content-length",)
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() not in drop]
+            if len(drop) == 2:
+                headers.append((b"content-type", b"application/json"))
             scope = dict(scope, headers=headers + [(b"content-length", str(len(checked)).encode())])
         sent = False
 
@@ -327,9 +331,8 @@ def checked_body(body: bytes, content_type: str) -> bytes:
     shapes). Records (dicts) under ``instances`` or ``inputs`` are rewritten as
     ``dataframe_records``: MLflow turns ``instances`` records into columns key by key, so a
     record lacking a key shifted the next records' values into its row; one record (a dict of
-    single values) is one review. CSV: it must be UTF-8 and read as a table by pandas as MLflow
-    reads it (``pd.read_csv`` with its defaults). Other content types pass to MLflow, which
-    answers 415."""
+    single values) is one review. CSV is read as the CLI reads a file (:func:`_csv_as_json`).
+    Other content types pass to MLflow, which answers 415."""
     import json
 
     if not content_type:  # MLflow fails on it with a 500
@@ -339,8 +342,7 @@ def checked_body(body: bytes, content_type: str) -> bytes:
     if set(charset) - {"charset"} or charset.get("charset", "utf-8").lower() != "utf-8":
         return body  # MLflow answers 415
     if mime == "text/csv":
-        _check_csv(body)
-        return body
+        return _csv_as_json(body)
     if mime == "application/vnd.apache.parquet":
         try:
             import io
@@ -390,19 +392,30 @@ def checked_body(body: bytes, content_type: str) -> bytes:
     return json.dumps(rewritten, ensure_ascii=False).encode("utf-8")
 
 
-def _check_csv(body: bytes) -> None:
-    """A CSV body MLflow can read (UTF-8, a table to pandas' defaults), else :class:`BadRequest`."""
-    import io
+def _csv_as_json(body: bytes) -> bytes:
+    """A CSV body read as ``reviewcause score`` reads a file — its encoding detected (UTF-8,
+    GBK, Big5, UTF-16), every cell text (``007`` stays ``007``, ``NA`` stays ``NA``), title rows,
+    delimiters — and handed to MLflow as ``dataframe_split`` JSON; a body the CLI would refuse is
+    :class:`BadRequest` with the CLI's message."""
+    import json
+    import os
+    import tempfile
 
+    from pipeline.tables import InputError, display_name, read_frame
+
+    if not body.strip():
+        raise BadRequest("request: the CSV body is empty; send a header row and one row per review")
+    fd, name = tempfile.mkstemp(prefix="reviewcause-request-", suffix=".csv")
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"request: the CSV body is not UTF-8 ({_where_bytes(body, exc)}); send it encoded as UTF-8 "
-                         f"(an export saved as GBK: convert it, or score the file with 'reviewcause score')") from None
-    try:
-        pd.read_csv(io.StringIO(text))  # exactly MLflow's reading
-    except Exception as exc:
-        raise BadRequest(f"request: the CSV body cannot be read as a table ({_flat(exc)})") from None
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        frame, _ = read_frame(name)
+    except InputError as exc:
+        raise BadRequest(str(exc).replace(name, "request: the CSV body")) from None
+    finally:
+        os.unlink(name)
+    split = {"columns": [display_name(c) for c in frame.columns], "data": frame.astype(str).to_numpy(dtype=object).tolist()}
+    return json.dumps({"dataframe_split": split}, ensure_ascii=False).encode("utf-8")
 
 
 def _where_bytes(body: bytes, exc: UnicodeDecodeError) -> str:

@@ -303,13 +303,15 @@ def test_a_malformed_body_is_a_one_line_400_that_echoes_nothing(rest):
     message = _one_line_400(*rest(broken.encode()))
     assert message.startswith("request: the body is not valid JSON (") and "line" in message and "column" in message
     assert "139123" not in message and "快递" not in message
-    gbk_csv = ("评价编号,评价内容,评分\n" + "".join(f"R{i},快递太慢 13912345{i:03d},1\n" for i in range(2000))).encode("gbk")
-    message = _one_line_400(*rest(gbk_csv, "text/csv"))
-    assert message.startswith("request: the CSV body is not UTF-8 (line 1:") and "139123" not in message
+    # a CSV body is read as the CLI reads a file: a GBK export scores; its ids stay text
+    gbk_csv = ("评价编号,评价内容,评分\n" + "".join(f"00{i},快递太慢 13912345{i:03d},1\n" for i in range(2000))).encode("gbk")
+    status, answer = rest(gbk_csv, "text/csv")
+    assert status == 200 and len(answer["predictions"]) == 2000 and _rows(answer)[0][0] == "000"
     message = _one_line_400(*rest(json.dumps({"inputs": ["快递太慢 13912345678"]}, ensure_ascii=False).encode("gbk")))
     assert message.startswith("request: the JSON body is not UTF-8") and "139123" not in message
     message = _one_line_400(*rest('评价内容,评分\n"快递太慢 13912345678,1\n'.encode(), "text/csv"))  # a quote never closed
-    assert message.startswith("request: the CSV body cannot be read as a table (") and "139123" not in message
+    assert message.startswith("request: the CSV body: data row 1: a quoted cell opened on line 2 is never closed") and "139123" not in message
+    assert "input: no review text column found (columns seen: 买家, 评分)" in _one_line_400(*rest("买家,评分\n张三,1\n".encode(), "text/csv"))
     assert "exactly one of" in _one_line_400(*rest({"reviews": reviews[:2]}))
     assert "is a list, not an object" in _one_line_400(*rest(reviews[:2]))
     assert "the body is empty" in _one_line_400(*rest(b""))
