@@ -149,7 +149,9 @@ def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path, delay):
     time.sleep(delay)
     p.send_signal(signal.SIGINT)
     err = p.communicate(timeout=120)[1]
-    assert p.returncode == 130 and err == "reviewcause: interrupted; no output written\n", err
+    # 130, or killed by SIGINT itself (-2, which a shell shows as 130 too) when the interpreter
+    # ends by re-raising the signal after the message
+    assert p.returncode in (130, -2) and err == "reviewcause: interrupted; no output written\n", err
     assert not out.exists()
 
 
