@@ -39,9 +39,11 @@ def _positive(value: str) -> int:
     return n
 
 
-def _say(args, msg: str) -> None:
+def _say(args, msg: str, lines: bool = False) -> None:
+    """A summary on stderr (not with -q): one line with control characters shown escaped, or
+    ``lines`` already made (a table, the score summary)."""
     if not getattr(args, "quiet", False):
-        print(msg, file=sys.stderr)
+        print(msg if lines else one_line(msg), file=sys.stderr)
 
 
 def _parse_params(pairs: list[str]):
@@ -128,8 +130,9 @@ def cmd_score(args) -> int:
         )
     roles = ", ".join(f"{k}={v}" for k, v in summary["roles"].items() if v)
     top = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items(), key=lambda kv: -kv[1]))
-    _say(args, f"scored {summary['rows']} rows of {src} ({roles}) → {args.output}\n  primary causes: {top}\n"
-               f"  suspected malicious: {summary['suspected']}")
+    # each line one line: names as the file holds them may hold line breaks or escape sequences
+    _say(args, one_line(f"scored {summary['rows']} rows of {src} ({roles}) → {args.output}") + f"\n  primary causes: {top}\n"
+               f"  suspected malicious: {summary['suspected']}", lines=True)
     return 0
 
 
@@ -182,7 +185,7 @@ def _print_figures(args, result) -> None:
     _say(args, f"cross-validated primary accuracy {m['primary_accuracy']:.3f} (baseline {m.get('baseline_primary_accuracy', float('nan')):.3f}), "
                f"macro-F1 {m['macro_f1']:.3f} (baseline {m.get('baseline_macro_f1', float('nan')):.3f}), "
                f"script invariance {m.get('script_invariance', float('nan')):.4f}")
-    _say(args, result["slices"].round(3).to_string())
+    _say(args, result["slices"].round(3).to_string(), lines=True)
 
 
 def cmd_train(args) -> int:

@@ -61,6 +61,23 @@ _HALF = re.compile(r"(?:颗)?[星分]半")
 _SIMPLE_RATINGS = {f"{k}{tail}": float(k) for k in range(1, 6) for tail in ("", ".0", "星", "分")}
 
 
+#: what platforms write in place of a review the buyer did not write (JD, Taobao, Meituan …):
+#: no text, so ``empty`` — not a cause (compared without punctuation or spaces, simplified)
+PLACEHOLDERS = frozenset({
+    "此用户没有填写评价", "此用户没有填写评论", "此用户未填写评价内容", "该用户未填写评价内容", "用户未填写评价内容",
+    "该用户觉得商品较好未填写评价内容", "该用户觉得商品非常好未填写评价内容", "该用户未作出评价系统默认好评", "系统默认好评",
+    "默认好评", "用户未及时评价系统默认好评", "买家未及时评价系统默认好评", "评价方未及时做出评价系统默认好评",
+    "用户未评价", "买家未填写评价", "此用户未及时评价系统默认好评", "该用户没有填写评价", "未填写评价内容",
+    "该用户未填写文字评价", "用户未填写文字评价", "此用户没有填写文字评价", "该用户暂未填写评价",
+})
+_PLACEHOLDER_MAX = 40
+_NOT_LETTERS = re.compile(r"[\W_]+")
+
+
+def _bare_text(text: str) -> str:
+    return _NOT_LETTERS.sub("", text)
+
+
 def parse_rating(value: object) -> float:
     """1–5 from ``4``, ``4.0``, ``4.5分``, ``4星``, ``５``, ``4/5``, ``★★★★``, ``四星``,
     ``好评/中评/差评``; NaN otherwise — a number outside 1–5 (``0.5``, ``9``), one that goes on
@@ -283,7 +300,8 @@ class Predictor(BaseEstimator):
         if self.ratings == "after":  # the model reads the text alone
             read = read.assign(rating=np.nan)
         prepared = steps["prepare"].transform(read)
-        empty = np.array([not t for t in prepared["text"]], dtype=bool)
+        empty = np.array([not t or (len(t) <= _PLACEHOLDER_MAX and _bare_text(t) in PLACEHOLDERS) for t in prepared["text"]],
+                         dtype=bool)
         n, k = len(frame), len(CAUSE_IDS)
         proba, head, X = np.zeros((n, k)), np.zeros((n, k + 1)), None
         live = np.flatnonzero(~empty)
@@ -670,6 +688,8 @@ def _id_cell(v) -> str:
     if isinstance(v, float) and v.is_integer() and abs(v) < EXACT_FLOAT:
         return str(int(v))
     s = str(v)
+    if s.startswith('="') and s.endswith('"') and len(s) >= 3 and '"' not in s[2:-1]:
+        s = s[2:-1]  # ="0012": Excel's way of keeping an id's leading zeros and all 18 digits as text
     return s if s.strip() else ""
 
 

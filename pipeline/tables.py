@@ -132,14 +132,21 @@ def say_header_repeats(where: str, first_row: int, count: int) -> None:
 #: Header aliases per role, compared after OpenCC t2s, lower-casing and removing spaces, '_' and
 #: '-' (so 評價內容 finds 评价内容 and Review_Text finds reviewtext).
 ALIASES: dict[str, tuple[str, ...]] = {
-    "text": ("text", "review", "reviewtext", "content", "comment", "body", "评价内容", "评论内容", "评价", "评论",
-             "内容", "买家评价", "初评内容", "评价详情", "评语", "feedback", "buyerfeedback", "留言"),
+    # the most specific first: a table with 评价 (好评/差评) beside 内容 has its text in 内容
+    "text": ("text", "review", "reviewtext", "reviewcontent", "content", "comment", "commentcontent", "body", "评价内容",
+             "评论内容", "内容", "评价", "评论", "买家评价", "初评内容", "评价详情", "评语", "feedback", "feedbackcontent",
+             "buyerfeedback", "留言"),
     "id": ("id", "reviewid", "commentid", "评价编号", "评价id", "评论id", "评论编号", "编号", "序号", "订单号", "订单编号",
            "子订单编号", "orderid", "orderno"),
-    "rating": ("rating", "score", "star", "stars", "评分", "评级", "星级", "打分", "评价等级", "评价类型", "商品评分", "描述相符评分"),
-    "buyer": ("buyer", "buyernick", "nickname", "user", "username", "买家昵称", "买家", "昵称", "用户名", "会员名", "用户", "买家账号"),
-    "item": ("item", "product", "sku", "goods", "商品", "商品名称", "宝贝", "宝贝名称", "产品", "商品标题", "商品id", "shop", "店铺"),
-    "date": ("date", "time", "created", "createdat", "datetime", "评价时间", "评论时间", "时间", "日期", "创建时间", "下单时间"),
+    "rating": ("rating", "score", "star", "stars", "reviewrating", "评分", "评级", "星级", "评价星级", "商品星级", "打分",
+               "评价等级", "评价类型", "评价结果", "商品评分", "描述相符评分", "描述相符"),
+    "buyer": ("buyer", "buyernick", "buyername", "nickname", "user", "username", "customer", "customername", "买家昵称",
+              "用户昵称", "买家", "昵称", "用户名", "会员名", "用户", "买家账号", "买家名称"),
+    # the product before its variant: SKU (颜色:黑;尺码:38) splits one item's burst into many
+    "item": ("item", "itemname", "product", "productname", "goods", "商品", "商品名称", "宝贝", "宝贝名称", "产品", "商品标题",
+             "商品id", "sku", "shop", "店铺"),
+    "date": ("date", "time", "created", "createdat", "datetime", "reviewdate", "reviewtime", "feedbacktime", "commenttime",
+             "评价时间", "评论时间", "评价日期", "时间", "日期", "创建时间", "下单时间"),
     "reply": ("reply", "sellerreply", "商家回复", "卖家回复", "回复", "掌柜回复", "解释"),
 }
 ROLES = tuple(ALIASES)
@@ -203,7 +210,7 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
     roles: dict[str, str | None] = {}
     keys = {_key(c): c for c in reversed(columns)}  # first column wins on duplicates
     taken: set[str] = set()
-    for role in ROLES:
+    for role in ROLES:  # the columns named by options first: found ones never take them
         if role in overrides:
             name = overrides[role]
             if name not in columns:  # a header's stray spaces ('正文 ') need not be typed
@@ -212,10 +219,13 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
             if name not in columns:
                 raise InputError(f"{where}: no column named {name!r} for --{role}-col (columns seen: {_listing(columns)})")
             roles[role] = name
-        else:
+            taken.add(name)
+    for role in ROLES:
+        if role not in overrides:
             roles[role] = next((keys[a] for a in map(_key, ALIASES[role]) if a in keys and keys[a] not in taken), None)
-        if roles[role]:
-            taken.add(roles[role])
+            if roles[role]:
+                taken.add(roles[role])
+    roles = {role: roles[role] for role in ROLES}
     if roles["text"] is None and require_text:
         raise InputError(f"{where}: no review text column found (columns seen: {_listing(columns)}); {hint}")
     return roles

@@ -215,3 +215,28 @@ def test_errors_show_control_characters_of_file_names_escaped(tmp_path, capsys):
         code = main(["score", str(tmp_path / name), "-o", str(tmp_path / "o.csv"), "-q"])
         err = capsys.readouterr().err
         assert code == 2 and err == f"reviewcause: error: {tmp_path}/{shown}: no such file\n"
+
+
+def test_export_headers_placeholders_and_excel_text_ids_read_as_meant(tmp_path, capsys, tiny_model_path):
+    """内容 beside a 评价 of 好评/差评 is the text; a product name, not its SKU, is the item;
+    JD/AliExpress headers are known; a platform's 'no review written' text is empty (it was a
+    cause); ="0012" is the id 0012; the summary is one line whatever the names hold."""
+    src = tmp_path / "a.csv"
+    src.write_text("订单号,评价,内容,用户昵称,评价星级,Feedback Time,宝贝名称,SKU\n"
+                   '="0012",差评,质量太差了,u1,1,2024-05-01,鞋,颜色:黑\n'
+                   "0002,好评,此用户没有填写评价。,u2,5,2024-05-02,鞋,颜色:白\n", encoding="utf-8")
+    out = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path)]) == 0
+    err = capsys.readouterr().err
+    assert "(text=内容, id=订单号, rating=评价星级, buyer=用户昵称, item=宝贝名称, date=Feedback Time)" in err
+    got = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert got["review_id"].tolist() == ["0012", "0002"] and got["cause"].tolist()[1] == "empty"
+    assert got["cause"].tolist()[0] != "empty"
+    odd = tmp_path / "评价\n导出.csv"
+    odd.write_text("评价内容\n质量差\n", encoding="utf-8")
+    assert main(["score", str(odd), "-o", str(tmp_path / "q.csv"), "--model", str(tiny_model_path)]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("scored 1 rows of ") and "评价\\x0a导出.csv" in first
+    # a column named by an option is never taken by another role
+    assert main(["score", str(src), "-o", str(tmp_path / "r.csv"), "--model", str(tiny_model_path), "--rating-col", "评价"]) == 0
+    assert "(text=内容, id=订单号, rating=评价," in capsys.readouterr().err
