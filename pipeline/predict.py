@@ -566,6 +566,10 @@ class Predictor(BaseEstimator):
             return None if values is None else values.tolist()
 
         texts = [_as_text(t) for t in get("text")]
+        followups = get("followup")
+        if followups is not None:  # 追评: scored with the first review (unless that is a placeholder), on a line of its own
+            texts = [f"{t}\n{f}" if f and t.strip() and _bare_text(t) not in PLACEHOLDERS else (f or t)
+                     for t, f in zip(texts, (_as_text(f).strip() for f in followups))]
         for role in ("id", "buyer", "item"):
             _exact_ids(column(role), roles.get(role), role)
         raw_ids = get("id")

@@ -28,7 +28,7 @@ from pipeline.persist import load_predictor
 from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS, Predictor, Scored
 from pipeline.tables import InputError, atomic_csv, header_repeats, open_table, say_header_repeats, warn
 
-ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date")
+ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date", "followup")
 
 
 class Interrupted(Exception):

@@ -148,6 +148,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "date": ("date", "time", "created", "createdat", "datetime", "reviewdate", "reviewtime", "feedbacktime", "commenttime",
              "评价时间", "评论时间", "评价日期", "时间", "日期", "创建时间", "下单时间"),
     "reply": ("reply", "sellerreply", "商家回复", "卖家回复", "回复", "掌柜回复", "解释"),
+    # the buyer's follow-up review (追评), where complaints often come: scored with the first one
+    "followup": ("followup", "followupreview", "additionalreview", "additionalcomment", "追评内容", "追评", "追加评论",
+                 "追加评价", "追加评论内容", "追加评价内容", "追评详情", "二次评价"),
 }
 ROLES = tuple(ALIASES)
 

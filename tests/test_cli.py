@@ -240,3 +240,19 @@ def test_export_headers_placeholders_and_excel_text_ids_read_as_meant(tmp_path, 
     # a column named by an option is never taken by another role
     assert main(["score", str(src), "-o", str(tmp_path / "r.csv"), "--model", str(tiny_model_path), "--rating-col", "评价"]) == 0
     assert "(text=内容, id=订单号, rating=评价," in capsys.readouterr().err
+
+
+def test_a_follow_up_review_is_scored_with_the_first(tmp_path, tiny_model_path, capsys):
+    """追评 columns were never read: a complaint in the follow-up was lost, a blank first review
+    with a follow-up was 'empty'. Now the follow-up is scored with the first review (alone when
+    that is blank or a platform placeholder), and its words are the evidence."""
+    src = tmp_path / "fu.csv"
+    src.write_text("订单号,评价内容,追评内容\n0001,此用户没有填写评价。,物流太慢了\n0002,,物流太慢了\n0003,还行吧,\n", encoding="utf-8")
+    out = tmp_path / "p.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path)]) == 0
+    assert "followup=追评内容" in capsys.readouterr().err
+    got = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert got["cause"].tolist()[:2] == [got["cause"][1]] * 2 and got["cause"][1] not in ("empty", "uncertain")
+    assert "「物流太慢了」" in got["evidence"][0] and "没有填写" not in got["evidence"][0]
+    assert got["追评内容"].tolist() == ["物流太慢了", "物流太慢了", ""]  # the input cells as they were
+    assert got["review_id"].tolist() == ["0001", "0002", "0003"]

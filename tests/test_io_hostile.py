@@ -391,7 +391,7 @@ def test_roles_from_traditional_headers(tmp_path):
     table = open_table(src)
     assert table.encoding == "cp950"
     assert table.roles == {"text": "評價內容", "id": "評價編號", "rating": "評分", "buyer": "買家暱稱", "item": "商品名稱",
-                           "date": "評價時間", "reply": "商家回覆"}
+                           "date": "評價時間", "reply": "商家回覆", "followup": None}
 
 
 def test_duplicate_columns_keep_their_cells(tmp_path):

@@ -158,7 +158,7 @@ def test_chunks_and_processes_keep_every_row_in_order(tmp_path, tiny_model_path,
 def test_header_aliases_and_overrides():
     roles = find_columns(["订单编号", "买家昵称", "宝贝名称", "评价时间", "初评内容", "商家回复", "星级"])
     assert roles == {"text": "初评内容", "id": "订单编号", "rating": "星级", "buyer": "买家昵称", "item": "宝贝名称",
-                     "date": "评价时间", "reply": "商家回复"}
+                     "date": "评价时间", "reply": "商家回复", "followup": None}
     assert find_columns(["Review Text", "Order_ID"])["text"] == "Review Text"
     assert find_columns(["正文", "x"], {"text": "正文"})["text"] == "正文"
     with pytest.raises(InputError, match="no column named 'y'"):
