@@ -49,7 +49,7 @@ import pandas as pd
 
 from pipeline import batch as B
 from pipeline.predict import PRED_COLUMNS, TRUSTED_COLUMNS
-from pipeline.tables import InputError
+from pipeline.tables import InputError, first_line
 from pipeline.run import _check_interrupt, interruptible
 
 ROLE_NAMES = ("id", "text", "rating", "buyer", "item", "date")
@@ -181,7 +181,7 @@ def session(master: str | None = None, conf: dict[str, str] | None = None, quiet
         with _stderr_to(log):
             spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc) or type(exc).__name__
         where = f"; its log: {log}" if log else ""
         raise InputError(f"--engine spark: Spark did not start with master {master!r} ({first[:200]}); "
                          f"check the Java runtime ({INSTALL_JAVA}) and --master{where}") from None
@@ -245,6 +245,7 @@ def stage_input(src: Path, folder: Path, encoding=None, overrides=None, chunksiz
     if _is_parquet(src):
         import pyarrow.dataset as ds
 
+        arrow_errors = (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
         try:
             files = sorted(src.glob("*.parquet")) if src.is_dir() else [src]
             schemas = [pq.read_schema(f) for f in files]
@@ -257,8 +258,8 @@ def stage_input(src: Path, folder: Path, encoding=None, overrides=None, chunksiz
             # one type per column over all parts (a column all null in one part is null-typed there)
             unified = pa.unify_schemas(schemas, promote_options="permissive")
             dataset = ds.dataset([str(f) for f in files], format="parquet", schema=unified)
-        except (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise InputError(f"{src}: not a readable Parquet file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        except arrow_errors as exc:
+            raise InputError(f"{src}: not a readable Parquet file ({first_line(exc) or type(exc).__name__})") from None
         columns = list(dataset.schema.names)
         roles = find_columns(columns, overrides, str(src))
         staged = Staged(folder, columns, roles, None)
@@ -268,8 +269,8 @@ def stage_input(src: Path, folder: Path, encoding=None, overrides=None, chunksiz
                 for batch in dataset.to_batches(batch_size=chunksize):
                     frame = batch.to_pandas()
                     yield pd.DataFrame({c: [_text_cell(v) for v in frame[c].tolist()] for c in columns})
-            except (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-                raise InputError(f"{src}: a Parquet part cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+            except arrow_errors as exc:
+                raise InputError(f"{src}: a Parquet part cannot be read ({first_line(exc) or type(exc).__name__})") from None
     else:
         table = open_table(src, encoding=encoding, chunksize=chunksize, overrides=overrides)
         staged = Staged(folder, list(table.columns), table.roles, table.encoding)

@@ -90,6 +90,13 @@ def one_line(message: object) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8") if any("\ud800" <= ch <= "\udfff" for ch in text) else text
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ('' when it has none): the cause a one-line
+    error quotes of a library's many-line message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def note(message: str) -> None:
     """Something the user may like to know (which sheet, which encoding); silenced by ``-q``."""
     if not _SESSION.quiet:
@@ -1302,7 +1309,7 @@ def _damage_named(rows, where: str, hrow: int):
         except StopIteration:
             break
         except Exception as exc:  # openpyxl and zipfile raise many types for a damaged sheet
-            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            detail = first_line(exc)[:200]
             raise InputError(f"{where}: the workbook is damaged after row {done} ({type(exc).__name__}: {detail}); "
                              f"open it in Excel and save it again, or export the sheet as CSV") from None
         done += 1

@@ -66,9 +66,9 @@ def use_experiment(name: str = EXPERIMENT) -> None:
     try:
         _select_experiment(name, uri)
     except Exception as exc:  # MLflow and SQLAlchemy raise many kinds for a store it cannot use
-        from pipeline.tables import InputError
+        from pipeline.tables import InputError, first_line
 
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc)
         cause = f"{type(exc).__name__}: {first[:160]}{'…' if len(first) > 160 else ''}" if first else type(exc).__name__
         raise InputError(f"MLflow store {uri}: cannot be opened ({cause}); check MLFLOW_TRACKING_URI "
                          f"(unset: the project's sqlite:///…/mlflow.db)") from None
