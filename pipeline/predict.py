@@ -211,7 +211,6 @@ class Predictor(BaseEstimator):
                 raise ValueError(f"--param {name}={v!r}: must be {'a whole number ' if whole else ''}{span}")
         if self.ratings not in ("after", "feature"):
             raise ValueError(f"--param ratings={self.ratings!r}: must be 'after' or 'feature'")
-        orders = None
         if self.model is not None and "features" in getattr(self.model, "named_steps", {}):
             for _, branch in self.model.named_steps["features"].transformer_list:
                 vec = getattr(branch, "named_steps", {}).get("vec")

@@ -31,8 +31,8 @@ import pandas as pd
 
 from pipeline.batch import is_masked, parse_dates
 from pipeline.predict import PRED_COLUMNS, SPECIAL_ZH, parse_rating
-from pipeline.tables import (InputError, note, _same_file, _writable_place, _write_error, atomic_csv, atomic_file, english_headers, excel_unsafe,
-                             find_columns, ooxml_unescape, read_frame)
+from pipeline.tables import (UNSAFE_CODES, InputError, _same_file, _writable_place, _write_error, atomic_csv, atomic_file,
+                             english_headers, excel_unsafe, find_columns, note, ooxml_unescape, read_frame)
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, CAUSES, EMPTY, NO_COMPLAINT, UNCERTAIN
 
 REQUIRED = ("review_id", "cause", "suspected_malicious", "malicious_score", "cluster_id", "evidence")
@@ -655,13 +655,12 @@ def chart_confidence(r: Reviews):
 
 # --- HTML ---------------------------------------------------------------------------------------
 
-#: what user text may not bring into the page or its charts: control characters (the chart
-#: renderer aborts the whole process on one in an SVG label; tab and line breaks become spaces),
-#: bidi controls (U+202E would turn the page's own figures around: a name could fake a date or a
-#: rating beside it) and the noncharacters U+FFFE/U+FFFF
-_DISPLAY = {**dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0),
-                             0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFFFE, 0xFFFF]),
-            0x09: " ", 0x0A: " ", 0x0D: " "}
+#: what user text may not bring into the page or its charts (``tables.UNSAFE_CODES``): control
+#: characters (the chart renderer aborts the whole process on one in an SVG label), bidi controls
+#: (U+202E would turn the page's own figures around: a name could fake a date or a rating beside
+#: it) and the noncharacters U+FFFE/U+FFFF; tab, line breaks and the line and paragraph separators
+#: become spaces
+_DISPLAY = {**dict.fromkeys(UNSAFE_CODES), **dict.fromkeys((0x09, 0x0A, 0x0D, 0x2028, 0x2029), " ")}
 
 
 def e(value: object) -> str:

@@ -77,10 +77,15 @@ def session(quiet: bool = False, zh_headers: bool = False):
         _SESSION = previous
 
 
-#: control characters shown escaped in a message (a file name with a line break or a terminal
-#: escape sequence would break the one line, or act on the terminal)
-_SHOWN = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
-          for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+#: code points no message or page shows as they are: C0/C1 controls and DEL, the line and
+#: paragraph separators, bidi controls (U+202E turns the text after it around) and the
+#: noncharacters U+FFFE/U+FFFF — escaped in messages (:func:`one_line`), dropped from the report's
+#: user values (``report._DISPLAY``)
+UNSAFE_CODES = (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
+                *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFFFE, 0xFFFF)
+#: a file name with a line break or a terminal escape sequence would break the one line, or act
+#: on the terminal: shown escaped
+_SHOWN = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in UNSAFE_CODES}
 
 
 def one_line(message: object) -> str:
