@@ -37,6 +37,7 @@ def main() -> int:
     p.add_argument("--model", default=str(ROOT / "models" / "reviewcause.joblib"))
     p.add_argument("--input", default=str(ROOT / ".cache" / "bench" / "reviews_200000.csv"))
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--callers", default="", help="also print the callers of functions matching this pattern")
     p.add_argument("--repeat", type=int, default=3, help="timed runs (min reported) before the profiled one")
     a = p.parse_args()
 
@@ -85,7 +86,10 @@ def main() -> int:
         fn()
         prof.disable()
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(a.top)
+        st = pstats.Stats(prof, stream=buf).sort_stats("tottime")
+        st.print_stats(a.top)
+        if a.callers:
+            st.print_callers(a.callers)
         print(f"\n=== cProfile: {label} ({n} reviews), by own time ===")
         print("\n".join(line for line in buf.getvalue().splitlines() if line.strip())[:12000])
     return 0

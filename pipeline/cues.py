@@ -493,7 +493,7 @@ def shape_many(texts: list[str]) -> np.ndarray:
     cjk = np.bincount(owner, weights=(cps >= 0x3400) & (cps <= 0x9FFF), minlength=n)
     solid = cps != 32
     compact = np.bincount(owner, weights=solid, minlength=n).astype(np.int64)
-    key = np.sort((owner[solid] << 21) | cps[solid])  # (text, character): distinct ones per text
+    key = np.sort((owner[solid] << 21) | cps[solid], kind="stable")  # (text, character): distinct ones per text
     first = np.concatenate([[True], key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=bool)
     distinct = np.bincount(key[first] >> 21, minlength=n)
     out[:, 0] = (compact > 0) & (cjk == 0)

@@ -322,7 +322,7 @@ def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx_bits = max(n.bit_length(), 1)
     if not n or int(keys.max()).bit_length() + idx_bits > 63:
         return np.unique(keys, return_inverse=True)
-    packed = np.sort((keys << idx_bits) | np.arange(n))
+    packed = np.sort((keys << idx_bits) | np.arange(n), kind="stable")
     key, pos = packed >> idx_bits, packed & ((1 << idx_bits) - 1)
     new = np.concatenate([[True], key[1:] != key[:-1]])
     inverse = np.empty(n, dtype=np.int64)
@@ -452,10 +452,10 @@ def _explain_block(clf, info: _FeatureInfo, X, rows, norms, originals, limit: in
     wanted_first = np.zeros(int(max(low_cps.max(initial=0), p_chars[:, 0].max(initial=0))) + 1, dtype=bool)
     wanted_first[p_chars[:, 0]] = len(pair_key) > 0
     at = np.flatnonzero(wanted_first[low_cps])
-    sorted_key = np.sort((((char_item[at] << _SHIFT) | low_cps[at]) << pos_bits) | at)
+    sorted_key = np.sort((((char_item[at] << _SHIFT) | low_cps[at]) << pos_bits) | at, kind="stable")
     # the wanted (review, first character) pairs, sorted the same way, found by one merge
     p_end = item_start[p_item] + item_len[p_item]
-    needle = np.sort((((p_item << _SHIFT) | p_chars[:, 0]) << pos_bits) | np.arange(len(pair_key)))
+    needle = np.sort((((p_item << _SHIFT) | p_chars[:, 0]) << pos_bits) | np.arange(len(pair_key)), kind="stable")
     which = needle & ((1 << pos_bits) - 1)
     key0 = needle & ~((1 << pos_bits) - 1)
     c_lo = np.empty(len(pair_key), dtype=np.int64)

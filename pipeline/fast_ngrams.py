@@ -423,7 +423,7 @@ def counts_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], dt
         X = sp.coo_array((np.ones(len(rows), dtype=dtype), (rows, cols)), shape=shape).tocsr()
         X.sum_duplicates()
         return X
-    key = np.sort((rows << col_bits) | cols)
+    key = np.sort((rows << col_bits) | cols, kind="stable")  # timsort: the parts come row-ordered
     new = np.concatenate([[True], key[1:] != key[:-1]])
     at = np.flatnonzero(new)
     counts = np.diff(np.append(at, len(key))).astype(dtype)
