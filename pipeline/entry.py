@@ -7,8 +7,9 @@ Ctrl-C ignored (a script's ``cmd &``), which stays so.
 """
 
 import os
-import signal
 import sys
+
+import _signal  # the C module: ``signal`` builds its enums first, a window in which Ctrl-C was a traceback
 
 
 def _early_interrupt(signum, frame):
@@ -18,11 +19,11 @@ def _early_interrupt(signum, frame):
 
 
 def main() -> int:
-    caught = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    caught = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
     if caught:
-        signal.signal(signal.SIGINT, _early_interrupt)
+        _signal.signal(_signal.SIGINT, _early_interrupt)
     from pipeline.cli import main as cli_main
 
     if caught:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     return cli_main()

@@ -238,7 +238,8 @@ def shipped(shipped_model_path):
 def _explain_args(predictor, texts, ratings=None):
     """The arguments Predictor.score_chunk passes to explain(), for every review with a cause."""
     frame = predictor.resolve(pd.DataFrame({"text": texts, "rating": ratings if ratings is not None else [""] * len(texts)}))
-    proba, head, X, live, empty, norm = predictor._probabilities(frame)
+    read = predictor._probabilities(frame)
+    proba, head, X, live, norm = read.proba, read.head, read.X, read.live, read.glossed
     passed = proba >= predictor.model_.named_steps["clf"].thresholds_
     passed[np.arange(len(frame)), head[:, :8].argmax(axis=1)] = True  # more causes than score_chunk keeps
     pos = np.full(len(frame), -1)
