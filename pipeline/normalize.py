@@ -52,6 +52,42 @@ VARIANT_PHRASES = {
 }
 _VARIANTS = re.compile("|".join(map(re.escape, VARIANT_PHRASES)))
 
+#: Written Cantonese (Hong Kong shops and delivery platforms) → the Mandarin the model learnt, after
+#: the script step (so in simplified form: 係 has become 系, 搵 揾, 諗 谂). Applied only to a text
+#: holding one of CANTONESE_MARKS — characters Mandarin reviews do not use — so 好易 or 但系 in
+#: any other text stay as they are. Longest first; 唔好 is 不好 at the end of a clause, else 不要
+#: (唔好买: don't buy).
+CANTONESE_MARKS = "唔冇嘅咗佢哋啲嘢睇嚟喺畀揾谂啱嘥嗰攞攰咁"
+CANTONESE_PHRASES = {
+    "唔该": "谢谢", "唔系": "不是", "系唔系": "是不是", "系咪": "是不是", "但系": "但是", "真系": "真是", "就系": "就是",
+    "都系": "都是", "仲系": "还是", "仲未": "还没", "仲要": "还要", "仲有": "还有", "点解": "为什么", "边度": "哪里",
+    "边个": "哪个", "几钱": "多少钱", "几多": "多少", "质素": "质量", "铺头": "店铺", "呢间": "这家", "呢个": "这个",
+    "呢度": "这里", "呢啲": "这些", "嗰个": "那个", "嗰啲": "那些", "佢哋": "他们", "我哋": "我们", "你哋": "你们",
+    "乜嘢": "什么", "啲嘢": "东西", "睇落": "看起来", "好易": "很容易", "啱啱": "刚刚", "而家": "现在", "成日": "总是",
+    "琴日": "昨天", "听日": "明天", "今日": "今天", "落单": "下单", "屋企": "家里", "嘥钱": "浪费钱",
+    "唔": "不", "冇": "没有", "嘅": "的", "咗": "了", "佢": "他", "哋": "们", "啲": "些", "嘢": "东西", "睇": "看",
+    "嚟": "来", "喺": "在", "畀": "给", "揾": "找", "谂": "想", "啱": "对", "嘥": "浪费", "嗰": "那", "攞": "拿", "攰": "累",
+    "咁": "这么",
+}
+_CANTONESE = re.compile("|".join(map(re.escape, sorted([*CANTONESE_PHRASES, "唔好"], key=len, reverse=True))))
+_CANTONESE_MARK = re.compile(f"[{CANTONESE_MARKS}]")
+_CANTONESE_END = re.compile(r"[\s,.!?;:，。！？；：、~～]")
+
+
+def _cantonese(m: re.Match) -> str:
+    w = m.group()
+    if w == "唔好":
+        return "不要" if m.end() < len(m.string) and not _CANTONESE_END.match(m.string, m.end()) else "不好"
+    return CANTONESE_PHRASES[w]
+
+
+def fold_cantonese(text: str) -> str:
+    """Written Cantonese → Mandarin (:data:`CANTONESE_PHRASES`), for a text with a Cantonese mark."""
+    if not _CANTONESE_MARK.search(text):
+        return text
+    return _CANTONESE.sub(_cantonese, text)
+
+
 # CJK Unified Ideographs and Extension A: the characters OpenCC can map.
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 
@@ -138,6 +174,7 @@ def _after_nfkc(text: str) -> str:
     text = strip_noise(text)
     text = to_simplified(text)
     text = _VARIANTS.sub(lambda m: VARIANT_PHRASES[m.group()], text)
+    text = fold_cantonese(text)
     text = _RUNS.sub(r"\1\1\1", text)
     # NFKC again: OpenCC output is already NFKC in practice; this keeps normalize idempotent.
     return unicodedata.normalize("NFKC", text)[:MAX_CHARS].strip()
@@ -171,7 +208,7 @@ def _changing_chars() -> np.ndarray:
     for rx in (_INVISIBLE, _CONTROL, re.compile(r"[^\S ]"), _traditional_only()):
         for m in rx.finditer(every):
             table[m.start() : m.end()] = True
-    table[[ord(c) for c in "&<"]] = True
+    table[[ord(c) for c in "&<" + CANTONESE_MARKS]] = True
     return table
 
 

@@ -67,3 +67,27 @@ def test_a_complaint_after_a_long_run_of_noise_is_read(noise):
 def test_a_long_review_is_still_cut_to_max_chars():
     text = "质量太差了" * 2000
     assert normalize(text) == text[:MAX_CHARS] and normalize_many([text]) == [text[:MAX_CHARS]]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("啲嘢好差，用咗兩日就壞咗", "东西好差,用了两日就坏了"),  # traditional Cantonese: OpenCC, then the fold
+    ("冇收到貨，點解咁慢", "没有收到货,为什么这么慢"),
+    ("質素好差，唔好買", "质量好差,不要买"),  # 唔好 before a verb: don't
+    ("质量唔好", "质量不好"),  # 唔好 ending a clause: not good; simplified Cantonese too
+    ("呢間舖頭嘅嘢真係好差", "这家店铺的东西真是好差"),
+    ("但系好易坏", "但系好易坏"),  # no Cantonese mark: phrases that could be something else stay
+    ("关系很好，好易用", "关系很好,好易用"),
+])
+def test_written_cantonese_is_read_as_mandarin(raw, expected):
+    assert normalize(raw) == expected
+    assert normalize_many([raw, "质量很差"]) == [expected, "质量很差"]  # the chunk path agrees
+    assert normalize(expected) == expected
+
+
+def test_cantonese_marks_are_not_mandarin_review_words():
+    """The marks must be characters the labelled (Mandarin) reviews all but never use."""
+    from pipeline.data import load_labelled
+    from pipeline.normalize import CANTONESE_MARKS
+
+    texts = load_labelled()["text"]
+    assert texts.str.contains(f"[{CANTONESE_MARKS}]").sum() <= 20  # 13 of 39,977
