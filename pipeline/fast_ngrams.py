@@ -347,7 +347,9 @@ def feature_ids(docs: list[str], tables: NgramTables, analyze, clauses: bool = F
         if bad_docs is not None and len(bad_docs):  # drop what the fast path counted for them
             rows = np.concatenate(rows_out)
             cols = np.concatenate(cols_out)
-            keep = ~np.isin(rows, bad_docs)
+            bad = np.zeros(n, dtype=bool)
+            bad[bad_docs] = True
+            keep = ~bad[rows]  # np.isin sorts the millions of rows
             rows_out, cols_out = [rows[keep]], [cols[keep]]
             if clauses:
                 cl_out = [np.concatenate(cl_out)[keep]]
@@ -396,7 +398,9 @@ def _clause_ids(docs, get, analyze, fast, first, runs, slow: set[int]) -> Clause
         rows, cols, cl = fast
         ok = (cl >= 0) & split[rows]
         if slow:
-            ok &= ~np.isin(rows, np.fromiter(slow, dtype=np.int64, count=len(slow)))
+            cut = np.zeros(n, dtype=bool)
+            cut[np.fromiter(slow, dtype=np.int64, count=len(slow))] = True
+            ok &= ~cut[rows]
         r = rows[ok]
         rows_out.append(offset[r] + cl[ok] - first[r])
         cols_out.append(cols[ok])
