@@ -75,10 +75,44 @@ PLACEHOLDERS = frozenset({
 })
 _PLACEHOLDER_MAX = 40
 _NOT_LETTERS = re.compile(r"[\W_]+")
+#: the shapes of the platforms' texts for a review not written, beyond the list above (letters only):
+#: 此用户未填写文字评价, 该用户未及时主动评价系统默认好评, 默认评价 …; image and video markers alone
+#: ([图片], 【视频】); a follow-up not written (暂无追评, 该用户未追评, 无); what a spreadsheet leaves
+#: (N/A, null, nan)
+_PLACEHOLDER_SHAPE = re.compile(
+    r"(?:此|该)?(?:用户|买家|评价方)?(?:觉得商品(?:较好|很好|非常好))?暂?(?:没有|未)(?:及时)?(?:主动)?(?:做出|作出)?"
+    r"(?:填写|给出)?(?:文字)?(?:评价|评论)(?:内容)?(?:系统)?(?:默认)?(?:好评)?"
+    r"|(?:系统)?默认(?:好评|评价)"
+    r"|(?:图片|视频|图|img|image|images|photo|photos|pic|pics|video)+"
+    r"|(?:此|该)?(?:用户|买家)?暂?(?:无|没有|未)(?:追评|追加评价|追加评论)?|暂无"
+    r"|na|n/a|none|null|nan|无内容", re.I)
+#: an image or video marker in brackets, as exports write a photo the buyer attached
+_MEDIA = re.compile(r"[\[【(（]\s*(?:图片|视频|图|img|image|photo|pic|video)\s*[\]】)）]", re.I)
+#: a cell a spreadsheet formula failed in (VLOOKUP's #N/A …): no review either
+_SHEET_ERROR = re.compile(r"#(?:N/A|REF!|VALUE!|DIV/0!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA|FIELD!|BLOCKED!|UNKNOWN!)")
+#: punctuation, spaces and non-emoji symbols: a text of only these says nothing ("*", "-", "……")
+_NOTHING = frozenset(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "Zs", "Cf"))
 
 
 def _bare_text(text: str) -> str:
     return _NOT_LETTERS.sub("", text)
+
+
+def is_placeholder(text: str) -> bool:
+    """True for a text that is no review: blank, a platform's placeholder for a review (or a
+    follow-up) not written, an image marker alone, a spreadsheet error value, or punctuation
+    and symbols only (emoji are a review: 😡)."""
+    if len(text) > _PLACEHOLDER_MAX * 2:
+        return False
+    t = _MEDIA.sub("", text).strip()  # 此用户没有填写评价 [图片]
+    if not t:
+        return True
+    if len(t) > _PLACEHOLDER_MAX:
+        return False
+    if _SHEET_ERROR.fullmatch(t) or all(unicodedata.category(ch) in _NOTHING for ch in t):
+        return True
+    bare = _bare_text(t)
+    return bare in PLACEHOLDERS or _PLACEHOLDER_SHAPE.fullmatch(bare) is not None
 
 
 def parse_rating(value: object) -> float:
@@ -318,8 +352,7 @@ class Predictor(BaseEstimator):
             read = read.assign(rating=np.nan)
         prepared = steps["prepare"].transform(read)
         written = prepared["text"].tolist()
-        empty = np.array([not t or (len(t) <= _PLACEHOLDER_MAX and _bare_text(t) in PLACEHOLDERS) for t in written],
-                         dtype=bool)
+        empty = np.array([not t or (len(t) <= _PLACEHOLDER_MAX and is_placeholder(t)) for t in written], dtype=bool)
         glossed, langs = gloss_many(written)  # a foreign-language review, read through its gloss
         unread = np.array([lang is not None and not g for g, lang in zip(glossed, langs)], dtype=bool) & ~empty
         if any(langs):
@@ -446,6 +479,7 @@ class Predictor(BaseEstimator):
                         _col(frame, "buyer"), _col(frame, "item"), _col(frame, "date"))
         if self.batch if with_signatures is None else with_signatures:
             scored.sig, scored.eligible = batch_signals.signatures(read.written)
+            scored.eligible = scored.eligible & ~empty  # a placeholder five buyers share is no campaign
         return scored
 
     # --- whole-batch signals and output columns -------------------------------------------------
@@ -601,8 +635,8 @@ class Predictor(BaseEstimator):
         texts = [_as_text(t) for t in get("text")]
         followups = get("followup")
         if followups is not None:  # 追评: scored with the first review (unless that is a placeholder), on a line of its own
-            texts = [f"{t}\n{f}" if f and t.strip() and _bare_text(t) not in PLACEHOLDERS else (f or t)
-                     for t, f in zip(texts, (_as_text(f).strip() for f in followups))]
+            followups = ["" if is_placeholder(f) else f for f in (_as_text(f).strip() for f in followups)]  # 暂无追评
+            texts = [f"{t}\n{f}" if f and not is_placeholder(t) else (f or t) for t, f in zip(texts, followups)]
         for role in ("id", "buyer", "item"):
             _exact_ids(column(role), roles.get(role), role)
         raw_ids = get("id")

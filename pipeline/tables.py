@@ -279,6 +279,8 @@ def _header_row(cells: list[str], overrides) -> bool:
 
 
 def _say_titles(where: str, titles: list[tuple[int, list[str]]], header_at: str) -> None:
+    if not titles:  # only blank rows above the header
+        return
     first = " ".join(str(c).strip() for c in titles[0][1] if c is not None and str(c).strip())
     warn(f"{where}: {len(titles)} row(s) above the header read as a title, not as reviews (first: {first[:60]!r}); "
          f"header on {header_at}")
@@ -878,7 +880,13 @@ def _sniff_delimiter(text: str, tsv: bool = False, titles: dict[str, str | None]
     return found
 
 
+#: leading lines of nothing but spaces, delimiters and quotes (Excel's ",,," for a blank first row)
+_BLANK_LINES = re.compile(r"(?:[ \t,;|\"']*(?:\r\n|\r|\n))+")
+
+
 def _sniff_from(text: str, tsv: bool) -> tuple[str, bool]:
+    m = _BLANK_LINES.match(text)
+    text = text[m.end():] if m else text
     first = _first_line(text.lstrip("\r\n"))
     m = _SEP_LINE.match(first)
     if m:
@@ -1054,7 +1062,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
     if sep_line:
         record()
     header = record()
-    while header == []:  # blank lines before the header
+    while header is not None and not _filled(header):  # blank lines before the header (also ",,," or spaces)
         header = record()
     if header is None:
         raise InputError(f"{path}: the file is empty (no header row)")

@@ -1307,3 +1307,17 @@ def test_spaced_chinese_that_also_reads_as_korean_names_both_readings(tmp_path, 
     assert code == 2 and "it looks like Korean EUC-KR (--encoding euc-kr) — or Chinese gb18030 (--encoding gbk) if it is Chinese" in err
     code, out, _ = run_score(tmp_path, capsys, src, tiny_model_path, "--encoding", "gbk")
     assert code == 0 and [r[1] for r in read_csv_out(out)[1]][0] == "垃圾 骗人 不发货 差评"
+
+
+@pytest.mark.parametrize("first", [",,,\n", "   \n", '"",""\n', "\t\t\n"])
+def test_a_first_line_of_only_delimiters_or_spaces_is_a_blank_line(tmp_path, capsys, tiny_model_path, first):
+    """Excel saves a blank first row as ",,,"; that was an IndexError traceback (score and evaluate)."""
+    src = tmp_path / "blank_first.csv"
+    src.write_text(first + "订单号,评分,评价内容\n1001,1,质量太差了\n1002,2,快递太慢\n", encoding="utf-8")
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 0, err
+    header, rows = read_csv_out(out)
+    assert header[:3] == ["订单号", "评分", "评价内容"] and [r[0] for r in rows] == ["1001", "1002"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text(first + "text,labels\n质量太差了,product_quality\n快递太慢,stockout_logistics\n", encoding="utf-8")
+    assert main(["evaluate", str(labels), "--model", str(tiny_model_path)]) == 0

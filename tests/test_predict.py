@@ -367,3 +367,41 @@ def test_pyfunc_reads_the_nan_of_a_string_array_as_missing(tiny_model):
     assert got["malicious_score"].tolist() == want["malicious_score"].tolist()
     assert not got["evidence"].str.contains("买家nan").any()
     assert m.predict(None, np.array(["nan", "快递慢"]))["cause"].tolist()[0] == "empty"
+
+
+@pytest.mark.parametrize("text", ["[图片]", "【图片】", "[图片][图片]", "此用户没有填写评价 [图片]", "此用户未填写文字评价",
+                                  "该用户未及时主动评价，系统默认好评", "*", "……", "#N/A", "#REF!", "N/A"])
+def test_placeholders_image_markers_and_sheet_errors_are_empty(tiny_model_path, text):
+    from pipeline.persist import load_predictor
+
+    out = load_predictor(tiny_model_path).predict(pd.DataFrame({"text": [text, "质量太差了"]}))
+    assert out["cause"][0] == "empty" and out["cause"][1] != "empty"
+
+
+@pytest.mark.parametrize("text", ["😡😡😡", "图片和实物不符", "质量太差了[图片]", "没有收到货", "无语", "差"])
+def test_short_reviews_that_say_something_are_not_placeholders(text):
+    from pipeline.predict import is_placeholder
+
+    assert not is_placeholder(text)
+
+
+def test_a_followup_placeholder_is_no_followup(tiny_model_path):
+    """暂无追评 in the 追评 column held the word 追评, an extortion cue: a blank review became a flagged
+    extortion case quoting the platform's placeholder."""
+    from pipeline.persist import load_predictor
+
+    p = load_predictor(tiny_model_path)
+    texts = ["", "快递太慢了", "质量太差了"]
+    plain = p.predict(pd.DataFrame({"评价内容": texts}))
+    for filler in ("暂无追评", "该用户未追评", "无", "-", "无追评"):
+        got = p.predict(pd.DataFrame({"评价内容": texts, "追评内容": [filler] * 3}))
+        assert got[["cause", "causes", "evidence", "suspected_malicious"]].equals(
+            plain[["cause", "causes", "evidence", "suspected_malicious"]]), filler
+
+
+def test_a_placeholder_shared_by_many_buyers_is_no_campaign(tiny_model_path):
+    from pipeline.persist import load_predictor
+
+    out = load_predictor(tiny_model_path).predict(pd.DataFrame({
+        "text": ["该用户未及时评价，系统默认好评"] * 5, "buyer": ["a1", "b2", "c3", "d4", "e5"]}))
+    assert (out["cause"] == "empty").all() and (out["cluster_id"] == "").all() and (out["malicious_score"] == 0).all()
