@@ -202,6 +202,9 @@ _YMD = re.compile(r"(\d)\s*[年/.]\s*(\d{1,2})\s*[月/.]\s*(\d{1,2})(?:\s*日)?"
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
+#: Excel serial days of DATE_WINDOW (1995-01-01 … 2100-01-01)
+_EXCEL_EPOCH_WINDOW = (34700, 73051)
 _SHORT_YEAR = re.compile(r"^(\d{2})[-/.](\d{1,2})[-/.](\d{1,2})(?=$|[ T])")
 _LEADING_YEAR = re.compile(r"^(-?\d{4})(?:[-/.]|$)")
 
@@ -228,6 +231,12 @@ def parse_dates(values) -> pd.Series:
     read as UTC, zones mixed or not; any year parses (no nanosecond Timestamp on the way)."""
     s = pd.Series(list(values), dtype=object).astype(str).str.strip()
     s = s.where(s.str.contains(r"\d"), "")  # pandas reads 'now', 'today' as the clock's time: no date
+    # a date a workbook stores as a number in General format (45413.4166… is 2024-05-01 10:00):
+    # days since Excel's 1899-12-30, taken only in the window (8-digit 20240501 or 10-digit epoch
+    # seconds are never in it)
+    serial = pd.to_numeric(s.where(s.str.fullmatch(_SERIAL), ""), errors="coerce")
+    serial = serial.where(serial.between(_EXCEL_EPOCH_WINDOW[0], _EXCEL_EPOCH_WINDOW[1]))
+    s = s.where(serial.isna(), "")
     s = s.str.replace(_YMD, r"\1-\2-\3", regex=True)
     s = s.str.replace(_SHORT_YEAR, r"20\1-\2-\3", regex=True)  # 24-5-1 is 2024-05-01, not 2001-05-24
     # 7–9 digit fractions (SQL Server datetime2, .NET) make pandas read the whole column in
@@ -241,6 +250,8 @@ def parse_dates(values) -> pd.Series:
     if rest.any():
         out[rest] = _to_datetime(s[rest], "mixed")
     out = out.dt.tz_localize(None)
+    if serial.notna().any():
+        out[serial.notna()] = (pd.Timestamp("1899-12-30") + pd.to_timedelta(serial[serial.notna()] * 86400, unit="s")).dt.round("s")
     # a review is never dated after today: 2099-12-31 is an export's placeholder (a day's margin
     # for the time zones)
     latest = min(DATE_WINDOW[1], pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2))
