@@ -145,13 +145,14 @@ def say_header_repeats(where: str, first_row: int, count: int) -> None:
 #: '-' (so 評價內容 finds 评价内容 and Review_Text finds reviewtext).
 ALIASES: dict[str, tuple[str, ...]] = {
     # the most specific first: a table with 评价 (好评/差评) beside 内容 has its text in 内容
+    # the specific names before 内容, 评价, 评论: a 评价 column of 好评/中评/差评 beside 评价详情 is the rating
     "text": ("text", "review", "reviewtext", "reviewcontent", "content", "comment", "commentcontent", "body", "评价内容",
-             "评论内容", "内容", "评价", "评论", "买家评价", "初评内容", "评价详情", "评语", "feedback", "feedbackcontent",
+             "评论内容", "买家评价", "初评内容", "评价详情", "评语", "内容", "评价", "评论", "feedback", "feedbackcontent",
              "buyerfeedback", "留言"),
     "id": ("id", "reviewid", "commentid", "评价编号", "评价id", "评论id", "评论编号", "编号", "序号", "订单号", "订单编号",
            "子订单编号", "orderid", "orderno"),
     "rating": ("rating", "score", "star", "stars", "reviewrating", "评分", "评级", "星级", "评价星级", "商品星级", "打分",
-               "评价等级", "评价类型", "评价结果", "商品评分", "描述相符评分", "描述相符"),
+               "评价等级", "评价类型", "评价结果", "商品评分", "描述相符评分", "描述相符", "评价"),
     "buyer": ("buyer", "buyernick", "buyername", "nickname", "user", "username", "customer", "customername", "买家昵称",
               "用户昵称", "买家", "昵称", "用户名", "会员名", "用户", "买家账号", "买家名称"),
     # the product before its variant: SKU (颜色:黑;尺码:38) splits one item's burst into many

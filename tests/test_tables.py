@@ -334,3 +334,13 @@ def test_atomic_file_replaces_keeps_mode_and_leaves_nothing_on_failure(tmp_path)
     with pytest.raises(InputError, match=r"o\.csv: cannot write \(No such file or directory\); nothing was changed there"):
         with atomic_file(missing) as tmp:
             pass
+
+
+@pytest.mark.parametrize("text_col", ["评价详情", "买家评价", "内容"])
+def test_a_rating_word_column_named_evaluation_is_the_rating_not_the_text(text_col):
+    """评价 holding 好评/中评/差评 beside 评价详情 was scored as the text: every review read as 差评."""
+    from pipeline.tables import find_columns
+
+    roles = find_columns(["订单号", "评价", text_col, "商家回复"])
+    assert roles["text"] == text_col and roles["rating"] == "评价"
+    assert find_columns(["订单号", "评分", "评价"])["text"] == "评价"  # alone, 评价 is still the text
