@@ -189,7 +189,13 @@ def is_masked(name: str) -> bool:
     """A name that cannot tell buyers apart: masked (``t***1``), blank, or a platform's
     placeholder for an anonymous buyer (:data:`ANONYMOUS_NAMES`, or any name with 匿名 in it)."""
     key = "".join(unicodedata.normalize("NFKC", name).translate(_INVISIBLE).split()).lower()  # ＊ → *, no zero-width
-    return not key or "*" in key or key in ANONYMOUS_NAMES or "匿名" in key or key.startswith("anonymous")
+    return (not key or "*" in key or key in ANONYMOUS_NAMES or "匿名" in key or key.startswith("anonymous")
+            or _ROUNDED_ID.fullmatch(key) is not None)
+
+
+#: a numeric account of more than 15 digits whose tail is zeros: what a spreadsheet keeps of a long
+#: number (15 digits), which many buyers' accounts read as — it cannot tell them apart
+_ROUNDED_ID = re.compile(r"\d{15}0+")
 
 
 #: characters a name may hold that show nothing (a name of only these is blank)

@@ -1198,6 +1198,10 @@ def ooxml_unescape(column: pd.Series) -> pd.Series:
     return s.where(~has, s[has].str.replace(_OOXML_ESCAPE, _unescape_one, regex=True)) if has.any() else column
 
 
+#: numbers of more than 15 digits :func:`_cell_text` read as Excel's 15 (the sheet reader says where)
+ROUNDED: list[float] = []
+
+
 def _cell_text(v: object, fmt: str | None = None) -> str:
     import datetime as dt
 
@@ -1220,6 +1224,8 @@ def _cell_text(v: object, fmt: str | None = None) -> str:
             return str(int(v))
         if v.is_integer() and abs(v) < 1e21:  # a long id stored as a number: its 15 digits, as Excel's `0` shows it
             from decimal import Decimal
+
+            ROUNDED.append(v)
 
             return format(Decimal(format(v, ".15g")), "f")
         return format(v, ".15g")
@@ -1430,6 +1436,8 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True, h
     def chunks() -> Iterator[pd.DataFrame]:
         wb_f = load_workbook(path, read_only=True, data_only=False) if formulas else None
         missing: list[str] = []
+        rounded: set[int] = set()
+        ROUNDED.clear()
         try:
             values_iter = rows_of(ws)
             if wb_f is not None:
@@ -1448,6 +1456,17 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True, h
                         if getattr(fcell, "data_type", None) == "f" and cell.value is None:
                             missing.append(f"{get_column_letter(fcell.column)}{r}")
                 values = [_cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row]
+                if ROUNDED:  # a long id stored as a number: said once per column
+                    ROUNDED.clear()
+                    for j, cell in enumerate(row[:width]):
+                        v = cell.value
+                        if isinstance(v, float) and v.is_integer() and 1e15 <= abs(v) < 1e21 and j not in rounded:
+                            rounded.add(j)
+                            warn(f"{where}: column {display_name(columns[j])!r} holds numbers of more than 15 digits "
+                                 f"(cell {get_column_letter(j + 1)}{r}: {values[j]}); they are read as Excel shows "
+                                 f"them, to 15 digits, so ids that differ only after that read as one (a buyer so "
+                                 f"rounded is no buyer to the batch signals) — format the column as text (文本) "
+                                 f"before exporting")
                 if len(values) > width:
                     extra = [i for i in range(width, len(values)) if values[i] != ""]
                     if extra:

@@ -1321,3 +1321,25 @@ def test_a_first_line_of_only_delimiters_or_spaces_is_a_blank_line(tmp_path, cap
     labels = tmp_path / "labels.csv"
     labels.write_text(first + "text,labels\n质量太差了,product_quality\n快递太慢,stockout_logistics\n", encoding="utf-8")
     assert main(["evaluate", str(labels), "--model", str(tiny_model_path)]) == 0
+
+
+def test_long_numeric_ids_in_a_workbook_are_named_and_never_make_a_serial_buyer(tmp_path, capsys, tiny_model_path):
+    """18-digit accounts stored as numbers read as Excel's 15 digits: three buyers became one
+    "serial buyer, 9 bad reviews" in the evidence, without a word."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["订单编号", "买家账号", "商品名称", "评分", "评价内容"])
+    texts = ["东西一般，和描述有点差距", "物流有点慢，等了很久", "包装有点简陋，盒子压坏了"]
+    for b in (987654321012345100, 987654321012345300, 987654321012345500):
+        for k in range(3):
+            ws.append([f"o{b % 1000}-{k}", float(b), f"商品{k}", 1, texts[k]])
+    src = tmp_path / "long_ids.xlsx"
+    wb.save(src)
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 0
+    assert "column '买家账号' holds numbers of more than 15 digits (cell B2: 987654321012345000)" in err
+    header, rows = read_csv_out(out)
+    evidence = [r[header.index("evidence")] for r in rows]
+    assert not any("9条差评" in e or "one buyer" in e for e in evidence), evidence
