@@ -340,9 +340,11 @@ class Predictor(BaseEstimator):
         use_userdict(self.userdict_)
 
     def predict_proba(self, X) -> np.ndarray:
-        """``(n, 8)`` per-cause probabilities of reviews (texts or a frame with any aliases)."""
+        """``(n, 8)`` per-cause probabilities of reviews: the ``p_`` columns of :meth:`predict`
+        (unrounded), for every input :meth:`predict` takes — records, one record, a 0-d array — a
+        repeated header row and a placeholder 0."""
         self._ensure_ready()
-        frame = self.resolve(X)
+        frame = self.resolve(_api_input(X))
         return self._probabilities(frame).proba
 
     def _probabilities(self, frame: pd.DataFrame):

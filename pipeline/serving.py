@@ -93,6 +93,11 @@ class ReviewcauseModel(mlflow.pyfunc.PythonModel):
                                       f"columns of equal length, records, or a list of texts",
                                       error_code=INVALID_PARAMETER_VALUE) from None
         if len(model_input) == 0:
+            if isinstance(model_input, pd.DataFrame) and len(model_input.columns):  # no rows, but a header to check
+                try:
+                    self.predictor.resolve(model_input)
+                except InputError as exc:
+                    raise RequestError(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in PRED_COLUMNS})
         try:
             return self.predictor.predict(model_input)
@@ -374,8 +379,14 @@ def checked_body(body: bytes, content_type: str) -> bytes:
         seen = ", ".join(repr(str(k)[:30]) for k in list(request)[:6]) + (" …" if len(request) > 6 else "")
         raise BadRequest(f"request: the JSON object must hold exactly one of {shapes} (keys seen: {seen or 'none'})")
     shape, value = found[0], request[found[0]]
+    if shape == "dataframe_split" and not (isinstance(value, dict) and isinstance(value.get("data", []), list)
+                                           and isinstance(value.get("columns", []), list)):
+        raise BadRequest('request: dataframe_split must be an object {"columns": [...], "data": [[...], ...]} '
+                         "with data a list of rows; nothing was scored")
     if shape not in ("instances", "inputs"):
         return body
+    if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+        return _columns_by_index(shape, value, request)
     if isinstance(value, list) and any(isinstance(v, dict) for v in value):
         odd = next((i for i, v in enumerate(value) if not isinstance(v, dict)), None)
         if odd is not None:
@@ -387,6 +398,34 @@ def checked_body(body: bytes, content_type: str) -> bytes:
     else:
         return body
     rewritten = {"dataframe_records": records}
+    if "params" in request:
+        rewritten["params"] = request["params"]
+    return json.dumps(rewritten, ensure_ascii=False).encode("utf-8")
+
+
+def _columns_by_index(shape: str, value: dict, request: dict) -> bytes:
+    """``{"inputs": {column: {index: value}}}`` — what pandas' ``DataFrame.to_dict()`` gives — as
+    the rows the Python API makes of it (pandas lines the columns up by index, in the first
+    column's order; a cell a column lacks is blank), handed to MLflow as ``dataframe_split``.
+    MLflow itself made each such column one cell (three reviews came back as one) or, beside list
+    columns, took the dict's keys as the values (ids 5, 6 instead of A1, A2). A column of single
+    values or a list beside such columns is refused: which row is which cannot be told."""
+    import json
+
+    odd = next((k for k, v in value.items() if not isinstance(v, dict)), None)
+    if odd is not None:
+        raise BadRequest(f"request: the {shape} columns mix {{index: value}} objects and other values (column "
+                         f"{str(odd)[:40]!r}); send every column as a list, or every column as {{index: value}}")
+    order: list[str] = []
+    seen: set[str] = set()
+    for column in value.values():
+        for key in column:
+            if key not in seen:
+                seen.add(key)
+                order.append(key)
+    columns = list(value)
+    data = [[value[c].get(key) for c in columns] for key in order]
+    rewritten = {"dataframe_split": {"columns": columns, "data": data}}
     if "params" in request:
         rewritten["params"] = request["params"]
     return json.dumps(rewritten, ensure_ascii=False).encode("utf-8")

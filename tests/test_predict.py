@@ -405,3 +405,19 @@ def test_a_placeholder_shared_by_many_buyers_is_no_campaign(tiny_model_path):
     out = load_predictor(tiny_model_path).predict(pd.DataFrame({
         "text": ["该用户未及时评价，系统默认好评"] * 5, "buyer": ["a1", "b2", "c3", "d4", "e5"]}))
     assert (out["cause"] == "empty").all() and (out["cluster_id"] == "").all() and (out["malicious_score"] == 0).all()
+
+
+@pytest.mark.parametrize("X", [
+    [{"评价编号": "A1", "买家": "张三", "评价内容": "很好很满意，物流快"}, {"评价编号": "A2", "评价内容": "质量太差"}],
+    {"评价内容": "很差", "评分": 1},
+    np.array("快递太慢了"),
+    pd.DataFrame({"评价内容": ["质量太差", "评价内容", "[图片]"]}),  # a repeated header row, a placeholder
+])
+def test_predict_proba_is_predicts_probability_columns(tiny_model_path, X):
+    """predict_proba scored each record's repr (id and buyer as words of the review), refused one
+    record and raised on a 0-d array."""
+    p = load_predictor(tiny_model_path)
+    proba = p.predict_proba(X)
+    out = p.predict(X)
+    assert proba.shape == (len(out), len(CAUSE_IDS))
+    assert np.allclose(np.round(proba, 4), out[[f"p_{c}" for c in CAUSE_IDS]].to_numpy(dtype=float))

@@ -445,3 +445,24 @@ def test_serve_refuses_a_busy_or_impossible_port_in_one_line(tmp_path, capsys, t
                                      f"another server holds the port? choose another with --port\n")
     assert main(["serve", "--model", str(tiny_model_path), "--port", "99999"]) == 2
     assert capsys.readouterr().err == "reviewcause: error: --port 99999: a port is a number from 1 to 65535\n"
+
+
+def test_columns_as_index_objects_keep_their_rows_and_a_body_without_reviews_is_refused(rest, tiny_model):
+    """{"inputs": df.to_dict()} came back as one review whose id was the dict's repr; beside list
+    columns the dict's keys were read as the ids and ratings. Bodies that carry no reviews the CLI
+    could read answered 200 with no predictions."""
+    frame = pd.DataFrame({"评价编号": ["A1", "A2", "A3"], "评价内容": ["鞋底开胶了", "快递太慢了，等了一个星期", "客服态度很差"],
+                          "评分": [1, 2, 1]})
+    expected = [tuple(r) for r in tiny_model.predict(frame)[["review_id", "cause"]].values]
+    as_dict = json.loads(frame.to_json(orient="columns", force_ascii=False))  # {column: {"0": …, "1": …}}
+    for shape in ("inputs", "instances"):
+        status, answer = rest({shape: as_dict})
+        assert status == 200 and _rows(answer) == expected, shape
+    mixed = {"inputs": {"评价内容": ["鞋底开胶了", "很差"], "评价编号": {"5": "A1", "6": "A2"}}}
+    assert "mix {index: value} objects and other values" in _one_line_400(*rest(mixed))
+    assert "dataframe_split must be an object" in _one_line_400(
+        *rest({"dataframe_split": {"columns": ["评价内容"], "data": {"0": ["鞋底开胶了"]}}}))
+    assert "no review text column found" in _one_line_400(*rest(b'{"inputs": ["\\u978b"]}', "text/csv"))
+    assert "no review text column found" in _one_line_400(*rest(b"foo,bar\n", "text/csv"))
+    status, answer = rest({"inputs": []})  # nothing sent, nothing answered
+    assert status == 200 and answer["predictions"] == []
