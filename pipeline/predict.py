@@ -615,7 +615,7 @@ class Predictor(BaseEstimator):
         if X is None or not (isinstance(X, (str, bytes, bytearray, pd.DataFrame)) or hasattr(X, "__iter__")):
             raise InputError(f"input: reviews are a DataFrame, a list of texts or one text, not {type(X).__name__}")
         if not isinstance(X, pd.DataFrame):
-            frame = as_frame([_as_text(X)] if isinstance(X, (str, bytes, bytearray)) else [_as_text(t) for t in X])
+            frame = as_frame([_as_text(X)] if isinstance(X, (str, bytes, bytearray)) else [_as_text(t, i + 1) for i, t in enumerate(X)])
             n = len(frame)
             return pd.DataFrame({"id": [str(offset + i + 1) for i in range(n)], "text": frame["text"],
                                  "rating": frame["rating"], "buyer": None, "item": None, "date": None})
@@ -634,10 +634,10 @@ class Predictor(BaseEstimator):
             values = column(role)
             return None if values is None else values.tolist()
 
-        texts = [_as_text(t) for t in get("text")]
+        texts = [_as_text(t, i + 1) for i, t in enumerate(get("text"))]
         followups = get("followup")
         if followups is not None:  # 追评: scored with the first review (unless that is a placeholder), on a line of its own
-            followups = ["" if is_placeholder(f) else f for f in (_as_text(f).strip() for f in followups)]  # 暂无追评
+            followups = ["" if is_placeholder(f) else f for f in (_as_text(f, i + 1).strip() for i, f in enumerate(followups))]  # 暂无追评
             texts = [f"{t}\n{f}" if f and not is_placeholder(t) else (f or t) for t, f in zip(texts, followups)]
         for role in ("id", "buyer", "item"):
             _exact_ids(column(role), roles.get(role), role)
@@ -681,6 +681,10 @@ def _api_input(X):
         text = find_columns(names, require_text=False)["text"]
         if text is not None:
             at = names.index(text)
+            cells = X.iloc[:, at]
+            if cells.dtype == object and any(isinstance(v, (bytes, bytearray)) for v in cells.tolist()):
+                X = X.copy()  # bytes decoded here, as resolve would, before the header check reads them as text
+                X.isetitem(at, np.asarray([_as_text(v, i + 1) for i, v in enumerate(cells.tolist())], dtype=object))
             repeats = header_repeats(X.set_axis(range(len(names)), axis=1), names, at)
             if len(repeats):
                 column = X.iloc[:, at].astype(object)  # a copy: the caller's frame is not changed
@@ -766,15 +770,26 @@ def _id_cell(v) -> str:
     return s if s.strip() else ""
 
 
-def _as_text(v) -> str:
-    """A review cell as text: blank when missing, bytes decoded as UTF-8, anything else as str()
-    (a number or a date typed into the text column of an API or REST request is still scored)."""
+def _as_text(v, row: int | None = None) -> str:
+    """A review cell as text: blank when missing, bytes decoded as UTF-8 or else GB18030 (an export's
+    bytes; refused by row when neither reads them — they were decoded with replacement characters
+    and scored as a prank), anything else as str() (a number or a date typed into the text column
+    of an API or REST request is still scored)."""
     if _missing(v):
         return ""
     if isinstance(v, str):
         return v
     if isinstance(v, (bytes, bytearray)):
-        return bytes(v).decode("utf-8", errors="replace")
+        for codec in ("utf-8", "gb18030"):
+            try:
+                return bytes(v).decode(codec)
+            except UnicodeDecodeError:
+                pass
+        from pipeline.tables import InputError
+
+        at = f"row {row}: " if row is not None else ""
+        raise InputError(f"input: {at}the text is bytes that are neither UTF-8 nor GB18030; decode it (bytes.decode) "
+                         f"with its encoding before scoring")
     if isinstance(v, float) and v.is_integer() and abs(v) < EXACT_FLOAT:
         return str(int(v))  # 100, not 100.0: a text column of numbers is float beside a null
     return str(v)

@@ -421,3 +421,17 @@ def test_predict_proba_is_predicts_probability_columns(tiny_model_path, X):
     out = p.predict(X)
     assert proba.shape == (len(out), len(CAUSE_IDS))
     assert np.allclose(np.round(proba, 4), out[[f"p_{c}" for c in CAUSE_IDS]].to_numpy(dtype=float))
+
+
+def test_bytes_are_read_as_utf8_or_gb18030_and_otherwise_refused_by_row(tiny_model_path):
+    """GBK bytes in a DataFrame were a UnicodeDecodeError traceback; in a list they were decoded
+    with replacement characters and scored as a prank."""
+    from pipeline.tables import InputError
+
+    p = load_predictor(tiny_model_path)
+    texts = ["质量太差了", "快递太慢了"]
+    want = p.predict(texts)["cause"].tolist()
+    assert p.predict([texts[0].encode("gbk"), texts[1].encode()])["cause"].tolist() == want
+    assert p.predict(pd.DataFrame({"评价内容": [texts[0].encode("gbk"), texts[1]]}))["cause"].tolist() == want
+    with pytest.raises(InputError, match="row 2: the text is bytes that are neither UTF-8 nor GB18030"):
+        p.predict(["好", b"\xff\xfe\xff"])
