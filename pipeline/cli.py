@@ -67,6 +67,9 @@ def _parse_params(pairs: list[str]):
             scalars = sorted(logged_params(predictor))
             raise InputError(f"--param {key}: unknown parameter; known: {', '.join(scalars)}")
         default = known[key]
+        if key != "stack" and default is not None and not isinstance(default, (bool, int, float, str, tuple)):
+            own = f"set its own parameters ({key}__…)" if hasattr(default, "get_params") else "--param cannot set it"
+            raise InputError(f"--param {key}: is a part of the model ({type(default).__name__}), not a value; {own}")
         try:
             if key == "stack":  # the stacker itself: on (its parameters above) or off
                 if value != "head":
@@ -81,8 +84,10 @@ def _parse_params(pairs: list[str]):
                 params[key] = None if value.lower() in ("", "none") else _number_or_text(value)
             else:
                 params[key] = type(default)(value)
-        except ValueError:
+        except (ValueError, TypeError):
             raise InputError(f"--param {key}={value!r}: expected a {type(default).__name__}") from None
+        if isinstance(default, bool) and value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise InputError(f"--param {key}={value!r}: expected true or false")
     return predictor.set_params(**params).check_params()
 
 

@@ -251,16 +251,29 @@ class Predictor(BaseEstimator):
                "bad_rating": (1.0, 5.0, False), "campaign_min": (2, None, True), "serial_min": (2, None, True),
                "burst_min": (2, None, True), "burst_hours": (1e-9, None, False), "evidence_spans": (1, None, True)}
 
+    #: the learners' own numbers (nested names, as --param spells them), checked when present
+    _NESTED_RANGES = {"model__clf__C": (1e-12, None, False), "model__clf__primary_C": (1e-12, None, False),
+                      "model__clf__primary_blend": (0.0, 1.0, False), "model__clf__primary_nb": (0.0, 1.0, False),
+                      "model__clf__primary_nb_alpha": (1e-12, None, False), "model__clf__fixed_threshold": (0.0, 1.0, False),
+                      "model__clf__threshold_floor": (0.0, 1.0, False), "model__clf__threshold_folds": (2, None, True),
+                      "stack__C": (1e-12, None, False), "stack__folds": (2, None, True), "stack__gate": (0.0, 1.0, False)}
+
     def check_params(self) -> "Predictor":
         """Refuse a decision parameter out of its range in one line (a campaign weight of 2 made
-        malicious scores of 2.0 that the report then refused; a negative window meant nothing)."""
-        for name, (low, high, whole) in self._RANGES.items():
-            v = getattr(self, name)
+        malicious scores of 2.0 that the report then refused; a negative window meant nothing;
+        stack__gate=5 or primary_nb=2 were taken silently, C=-1 failed inside scikit-learn)."""
+        deep = self.get_params(deep=True)
+        ranges = {**self._RANGES, **{k: r for k, r in self._NESTED_RANGES.items() if k in deep}}
+        for name, (low, high, whole) in ranges.items():
+            v = deep[name] if "__" in name else getattr(self, name)
             ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v == v
             ok = ok and (not whole or float(v).is_integer()) and v >= low and (high is None or v <= high)
             if not ok:
                 span = f"between {low} and {high}" if high is not None else f"at least {low:g}" if low > 1e-6 else "above 0"
                 raise ValueError(f"--param {name}={v!r}: must be {'a whole number ' if whole else ''}{span}")
+        jobs = deep.get("stack__n_jobs")
+        if jobs is not None and not (isinstance(jobs, (int, np.integer)) and not isinstance(jobs, bool) and jobs != 0):
+            raise ValueError(f"--param stack__n_jobs={jobs!r}: must be a whole number other than 0, or none")
         if self.ratings not in ("after", "feature"):
             raise ValueError(f"--param ratings={self.ratings!r}: must be 'after' or 'feature'")
         if self.model is not None and "features" in getattr(self.model, "named_steps", {}):

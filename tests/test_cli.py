@@ -166,6 +166,16 @@ def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path, delay):
     ("evidence_spans=-1", "--param evidence_spans=-1: must be a whole number at least 1"),
     ("burst_hours=-5", "--param burst_hours=-5: must be above 0"),
     ("model__features__ngrams__vec__char_orders=0,9", "character n-gram orders are distinct whole numbers from 1 to 6"),
+    # the learners' own numbers, and parts that are no values (tracebacks or late library errors before)
+    ("model__clf__C=-1", "--param model__clf__C=-1.0: must be above 0"),
+    ("stack__gate=5", "--param stack__gate=5.0: must be between 0.0 and 1.0"),
+    ("model__clf__primary_nb=2", "--param model__clf__primary_nb=2.0: must be between 0.0 and 1.0"),
+    ("model__clf__primary_blend=nan", "--param model__clf__primary_blend=nan: must be between 0.0 and 1.0"),
+    ("stack__folds=0", "--param stack__folds=0: must be a whole number at least 2"),
+    ("stack__n_jobs=abc", "--param stack__n_jobs='abc': must be a whole number other than 0, or none"),
+    ("batch=maybe", "--param batch='maybe': expected true or false"),
+    ("model=x", "--param model: is a part of the model (Pipeline), not a value; set its own parameters (model__…)"),
+    ("model__features__ngrams__select__func=x", "is a part of the model (function), not a value; --param cannot set it"),
 ])
 def test_train_refuses_parameters_out_of_range_before_any_work(tmp_path, capsys, param, message):
     """A campaign weight of 2 made malicious scores of 2.0 that report and suspects then refused;
