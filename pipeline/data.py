@@ -111,6 +111,12 @@ def read_labelled_csv(path: Path, source: str = "real", corpus: Path = CORPUS) -
     if not len(raw):
         raise LabelFileError(f"{path}: no labelled rows (only a header)")
     df = pd.DataFrame({k: raw[c].astype(str).to_numpy() for k, c in wanted.items()})
+    followup = found.get("followup")
+    if followup is not None and "text" in df:  # the 追评, read with the first review as `score` reads it
+        from pipeline.predict import with_followups
+
+        column = next(c for c in others if str(c) == followup)
+        df["text"] = with_followups(df["text"].tolist(), raw[column].astype(str).tolist())
     # rows as a spreadsheet counts them: below the header, blank rows Excel skips included
     df["_row"] = int(raw.attrs.get("header_row", 1)) + 1 + np.asarray(raw.index, dtype=np.int64)
     labels = df["labels"].str.strip()

@@ -649,9 +649,8 @@ class Predictor(BaseEstimator):
 
         texts = [_as_text(t, i + 1) for i, t in enumerate(get("text"))]
         followups = get("followup")
-        if followups is not None:  # 追评: scored with the first review (unless that is a placeholder), on a line of its own
-            followups = ["" if is_placeholder(f) else f for f in (_as_text(f, i + 1).strip() for i, f in enumerate(followups))]  # 暂无追评
-            texts = [f"{t}\n{f}" if f and not is_placeholder(t) else (f or t) for t, f in zip(texts, followups)]
+        if followups is not None:
+            texts = with_followups(texts, [_as_text(f, i + 1) for i, f in enumerate(followups)])
         for role in ("id", "buyer", "item"):
             _exact_ids(column(role), roles.get(role), role)
         raw_ids = get("id")
@@ -665,6 +664,14 @@ class Predictor(BaseEstimator):
         return pd.DataFrame({"id": _objects(ids), "text": _objects(texts), "rating": ratings,
                              "buyer": _objects(_clean(get("buyer"), n)), "item": _objects(_clean(get("item"), n)),
                              "date": _objects(_clean(get("date"), n))})
+
+
+def with_followups(texts: list[str], followups: list[str]) -> list[str]:
+    """Each review with its follow-up (追评) on a line of its own — what every door scores, and what
+    a label file's row means: the follow-up alone when the first review is blank or a placeholder;
+    a follow-up placeholder (暂无追评, 无, -) is no follow-up."""
+    followups = ["" if is_placeholder(f) else f.strip() for f in followups]
+    return [f"{t}\n{f}" if f and not is_placeholder(t) else (f or t) for t, f in zip(texts, followups)]
 
 
 def _api_input(X):

@@ -69,3 +69,15 @@ def test_user_label_file_errors_name_row_and_column(tmp_path):
     pd.DataFrame({"id": ["os00001", "nope"], "labels": ["expectation_gap", "none"]}).to_csv(by_id, index=False)
     with pytest.raises(ValueError, match="1 id\\(s\\) have no text column and are not in online_shopping_neg.csv"):
         read_labelled_csv(by_id)
+
+
+def test_a_label_files_followup_column_is_read_with_the_review_as_score_reads_it(tmp_path):
+    """evaluate and train read only the first review: score got both right, evaluate said 0.0; a row
+    with the complaint in the 追评 and a blank first review was refused."""
+    from pipeline.data import read_labelled_csv
+
+    src = tmp_path / "fu.csv"
+    src.write_text("评价内容,追评,评分,labels\n还行吧,用了三天就坏了，质量太差,3,product_quality\n"
+                   ",快递太慢了等了一个星期才到,2,stockout_logistics\n质量差,暂无追评,1,product_quality\n", encoding="utf-8")
+    got = read_labelled_csv(src)
+    assert got["text"].tolist() == ["还行吧\n用了三天就坏了，质量太差", "快递太慢了等了一个星期才到", "质量差"]
