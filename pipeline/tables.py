@@ -35,6 +35,7 @@ import stat
 import sys
 import tempfile
 import unicodedata
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -226,6 +227,7 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
     roles: dict[str, str | None] = {}
     keys = {_key(c): c for c in reversed(columns)}  # first column wins on duplicates
     taken: set[str] = set()
+    by_option: dict[str, str] = {}
     for role in ROLES:  # the columns named by options first: found ones never take them
         if role in overrides:
             name = overrides[role]
@@ -234,7 +236,11 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
                 name = near[0] if len(near) == 1 else name
             if name not in columns:
                 raise InputError(f"{where}: no column named {name!r} for --{role}-col (columns seen: {_listing(columns)})")
+            if name in by_option:  # the text read twice, or a reply scored as the buyer's text
+                raise InputError(f"{where}: column {display_name(name)!r} is given to both --{by_option[name]}-col and "
+                                 f"--{role}-col; give each option its own column")
             roles[role] = name
+            by_option[name] = role
             taken.add(name)
     for role in ROLES:
         if role not in overrides:
@@ -243,6 +249,10 @@ def find_columns(columns: list[str], overrides: dict[str, str | None] | None = N
                 taken.add(roles[role])
     roles = {role: roles[role] for role in ROLES}
     if roles["text"] is None and require_text:
+        held = next((c for c in by_option if any(_key(c) == _key(a) for a in ALIASES["text"])), None)
+        if held is not None:  # --reply-col 评价内容: the option took the one text column
+            raise InputError(f"{where}: the review text column {display_name(held)!r} is given to --{by_option[held]}-col; "
+                             f"name the review text with --text-col")
         raise InputError(f"{where}: no review text column found (columns seen: {_listing(columns)}); {hint}")
     return roles
 
@@ -881,6 +891,10 @@ def _sniff_delimiter(text: str, tsv: bool = False, titles: dict[str, str | None]
     return found
 
 
+# openpyxl's own two-line warning for a workbook some non-Excel writers make without a default
+# cell style says nothing about the reviews (the cells read the same)
+warnings.filterwarnings("ignore", message="Workbook contains no default style", category=UserWarning)
+
 #: leading lines of nothing but spaces, delimiters and quotes (Excel's ",,," for a blank first row)
 _BLANK_LINES = re.compile(r"(?:[ \t,;|\"']*(?:\r\n|\r|\n))+")
 
@@ -1315,7 +1329,6 @@ def _damage_named(rows, where: str, hrow: int):
     openpyxl's traceback. A date-formatted cell holding a
     number beyond Excel's dates (an order id formatted as a date) keeps its number — openpyxl
     would make it ``#VALUE!`` with a warning of its own — and one warning names the first."""
-    import warnings
     from types import SimpleNamespace
 
     from openpyxl.utils import column_index_from_string

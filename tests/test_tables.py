@@ -344,3 +344,15 @@ def test_a_rating_word_column_named_evaluation_is_the_rating_not_the_text(text_c
     roles = find_columns(["订单号", "评价", text_col, "商家回复"])
     assert roles["text"] == text_col and roles["rating"] == "评价"
     assert find_columns(["订单号", "评分", "评价"])["text"] == "评价"  # alone, 评价 is still the text
+
+
+def test_one_column_given_two_roles_is_refused_naming_the_options():
+    """--text-col X --followup-col X scored the text twice; --reply-col 评价内容 said 'no review text
+    column found' while listing it."""
+    from pipeline.tables import InputError, find_columns
+
+    with pytest.raises(InputError, match="'评价内容' is given to both --text-col and --followup-col"):
+        find_columns(["订单号", "评价内容"], {"text": "评价内容", "followup": "评价内容"}, "f.csv")
+    with pytest.raises(InputError, match="the review text column '评价内容' is given to --reply-col; name the review"):
+        find_columns(["订单号", "评价内容", "商家回复"], {"reply": "评价内容"}, "f.csv")
+
