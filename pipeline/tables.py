@@ -883,6 +883,11 @@ def _sniff_delimiter(text: str, tsv: bool = False, titles: dict[str, str | None]
         return found
     lines = re.split(r"\r\n|\r|\n", text.lstrip("\r\n"), maxsplit=TITLE_ROWS + 1)
     if not _title_row([lines[0].strip()], titles):
+        # one cell that names a review column ("评价") above a header of several columns is a title too
+        if len(lines) > 2 and lines[0].strip():
+            below = _sniff_from("\n".join(lines[1:]), tsv)
+            if below != (_ONE_COLUMN, False) and _header_row(next(csv.reader([lines[1]], delimiter=below[0]), []), titles):
+                return below
         return found
     for k in range(1, min(TITLE_ROWS, len(lines) - 1) + 1):
         below = _sniff_from("\n".join(lines[k:]), tsv)
@@ -1074,6 +1079,8 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
         except csv.Error as exc:
             raise csv_error(exc, reader) from None
 
+    pushed: list = []  # a record read ahead and put back: the first data row
+
     if sep_line:
         record()
     header = record()
@@ -1081,7 +1088,16 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
         header = record()
     if header is None:
         raise InputError(f"{path}: the file is empty (no header row)")
-    if titles is not None and _title_row(header, titles):
+    header_at = reader.line_num
+    if titles is not None and _filled(header) == 1 and not _title_row(header, titles):
+        # one cell naming a review column ("评价") with a header of several columns below: a title
+        ahead = record()
+        if ahead is not None and _header_row(ahead, titles):
+            _say_titles(str(path), [(header_at, header)], f"line {reader.line_num}")
+            header, header_at = ahead, reader.line_num
+        elif ahead is not None:
+            pushed.append(ahead)
+    elif titles is not None and _title_row(header, titles):
         above = [(reader.line_num, header)]
         for _ in range(TITLE_ROWS):
             rec = record()
@@ -1089,7 +1105,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
                 break
             if _header_row(rec, titles):
                 _say_titles(str(path), [a for a in above if _filled(a[1])], f"line {reader.line_num}")
-                header = rec
+                header, header_at = rec, reader.line_num
                 break
             above.append((reader.line_num, rec))
         else:
@@ -1098,7 +1114,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
             if not callable(titles):
                 find_columns(_unique(header), titles, str(path))
     state["header"] = True
-    header_line = reader.line_num
+    header_line = header_at
     columns = _unique([h for h in header])
     width = len(columns)
     dname = {",": "','", "\t": "tab", ";": "';'"}.get(delimiter, repr(delimiter))
@@ -1107,9 +1123,9 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
         rows: list[list[str]] = []
         start = trimmed = short = 0
         first_short = ""
-        line = reader.line_num  # last line of the previous record
+        line = header_line  # last line of the previous record
         try:
-            for rec in reader:  # the hot loop: one length check per row
+            for rec in itertools.chain(pushed, reader) if pushed else reader:  # the hot loop: one length check per row
                 if len(rec) != width:
                     n = len(rec)
                     if n == 0:

@@ -1343,3 +1343,19 @@ def test_long_numeric_ids_in_a_workbook_are_named_and_never_make_a_serial_buyer(
     header, rows = read_csv_out(out)
     evidence = [r[header.index("evidence")] for r in rows]
     assert not any("9条差评" in e or "one buyer" in e for e in evidence), evidence
+
+
+def test_a_title_line_named_like_a_review_column_above_the_real_header(tmp_path, capsys, tiny_model_path):
+    """A title "评价" made the export one column: the header scored as a review, order 1001 given
+    id "2", ratings dropped, no warning. A one-column file keeps every row."""
+    src = tmp_path / "titled.csv"
+    src.write_text("评价\n订单号,评分,评价内容\n1001,1,衣服洗了一次就缩水了\n1002,1,快递太慢了\n", encoding="utf-8")
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 0 and "above the header read as a title" in err and "(first: '评价'); header on line 2" in err
+    header, rows = read_csv_out(out)
+    assert header[:3] == ["订单号", "评分", "评价内容"] and [r[header.index("review_id")] for r in rows] == ["1001", "1002"]
+    one = tmp_path / "one.csv"
+    one.write_text("评价\n质量差,物流慢\n很好\n一般\n", encoding="utf-8")
+    code, out, err = run_score(tmp_path, capsys, one, tiny_model_path, out="one_out.csv")
+    header, rows = read_csv_out(out)
+    assert code == 0 and [r[0] for r in rows] == ["质量差,物流慢", "很好", "一般"]
