@@ -1315,7 +1315,7 @@ def _hidden(ws) -> bool:
 def _first_row(ws, titles: dict[str, str | None] | None = None) -> tuple[int, list[str], list] | None:
     """``(row number, cells)`` of the sheet's header — its first non-blank row — and the title rows
     looked past above it (``titles``: the column overrides, as :func:`_open_text` takes them)."""
-    found, above = None, []
+    found, above, one_cell = None, [], False
     for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
         if row and any(v is not None and _cell_text(v) != "" for v in row):
             values = [_cell_text(v) for v in row]
@@ -1323,11 +1323,17 @@ def _first_row(ws, titles: dict[str, str | None] | None = None) -> tuple[int, li
                 values.pop()
             if found is None:
                 found = (r, values, [])
-                if titles is None or not _title_row(values, titles):
+                if titles is None:
                     return found
+                if not _title_row(values, titles):
+                    if _filled(values) != 1:
+                        return found
+                    one_cell = True  # a title that names a review column (评价): only a header right below it
                 above.append((r, values))
             elif _header_row(values, titles):
                 return r, values, above
+            elif one_cell:
+                return found
             else:
                 above.append((r, values))
             if r - found[0] >= TITLE_ROWS:

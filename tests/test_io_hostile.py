@@ -1359,3 +1359,16 @@ def test_a_title_line_named_like_a_review_column_above_the_real_header(tmp_path,
     code, out, err = run_score(tmp_path, capsys, one, tiny_model_path, out="one_out.csv")
     header, rows = read_csv_out(out)
     assert code == 0 and [r[0] for r in rows] == ["质量差,物流慢", "很好", "一般"]
+
+
+def test_a_workbooks_title_named_like_a_review_column_above_the_real_header(tmp_path, capsys, tiny_model_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    for row in (["评价"], ["订单号", "评分", "评价内容"], ["1001", 1, "衣服洗了一次就缩水了"], ["1002", 1, "快递太慢了"]):
+        wb.active.append(row)
+    wb.save(tmp_path / "titled.xlsx")
+    code, out, err = run_score(tmp_path, capsys, tmp_path / "titled.xlsx", tiny_model_path)
+    assert code == 0 and "(first: '评价'); header on row 2" in err, err
+    header, rows = read_csv_out(out)
+    assert [r[header.index("review_id")] for r in rows] == ["1001", "1002"]
