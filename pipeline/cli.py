@@ -193,6 +193,29 @@ def _print_figures(args, result) -> None:
     _say(args, result["slices"].round(3).to_string(), lines=True)
 
 
+@contextmanager
+def _stoppable():
+    """A long fit stopped by SIGTERM or Ctrl-C: the one line every interrupted command prints
+    (130/143, :class:`pipeline.run.Interrupted`), and joblib's worker processes stopped with it —
+    they lived on for loky's five idle minutes, holding the caller's output pipes open, and then
+    printed "leaked semlock" warnings. The model file is written whole or not at all either way."""
+    from pipeline.run import interruptible
+
+    try:
+        with interruptible():
+            yield
+    except BaseException:
+        try:
+            from joblib.externals.loky import reusable_executor
+
+            executor = getattr(reusable_executor, "_executor", None)
+            if executor is not None:
+                executor.shutdown(wait=False, kill_workers=True)
+        except Exception:  # noqa: BLE001 - best effort: the interrupt itself is what is reported
+            pass
+        raise
+
+
 def cmd_train(args) -> int:
     from pipeline.tables import check_model_output
     from pipeline.train import run
@@ -201,7 +224,7 @@ def cmd_train(args) -> int:
     check_model_output(args.model, [("labels file", p) for p in args.labels])
     frame = _labelled(args)
     _check_trainable(frame, args.folds, args.labels)
-    with _too_few_words(args.labels):
+    with _stoppable(), _too_few_words(args.labels):
         result = run(predictor, frame=frame, model_path=Path(args.model), folds=args.folds,
                      promote=args.promote, label_files=[Path(p) for p in args.labels], log=lambda m: _say(args, m))
     _print_figures(args, result)
@@ -231,14 +254,15 @@ def cmd_evaluate(args) -> int:
         from pipeline.train import run_domains
 
         domains = [d.strip() for d in args.domains.split(",") if d.strip()] if args.domains else None
-        table = run_domains(_parse_params(args.param), frame=_labelled(args), domains=domains, log=lambda m: _say(args, m))
+        with _stoppable():
+            table = run_domains(_parse_params(args.param), frame=_labelled(args), domains=domains, log=lambda m: _say(args, m))
         print(table.round(4).to_string())
         return 0
     if args.labelled is None:
         from pipeline.train import run
 
         predictor = _parse_params(args.param)
-        with _too_few_words(getattr(args, "labels", [])):
+        with _stoppable(), _too_few_words(getattr(args, "labels", [])):
             result = run(predictor, frame=_labelled(args), model_path=None, folds=args.folds,
                          log=lambda m: _say(args, m))
         print(result["slices"].round(4).to_string())

@@ -30,8 +30,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-#: CJK ideographs (with extensions A and compatibility), kana, hangul: a text holding any is read as is
-_CJKISH = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+#: CJK ideographs (with extensions A and compatibility) and kana: a text holding any is read as is
+_CJKISH = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: scripts of languages the lexicon has none of: a text written in one is a review the model cannot
+#: read (it was a "prank" to it, as every foreign review was), not random letters
+OTHER_SCRIPTS = {"ko": "[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]", "ar": "[\u0600-\u06ff\u0750-\u077f]",
+                 "th": "[\u0e00-\u0e7f]", "he": "[\u0590-\u05ff]", "hi": "[\u0900-\u097f]", "el": "[\u0370-\u03ff]",
+                 "vi": "[ăđơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]"}  # Vietnamese: letters no other Latin language here uses
+_OTHER = [(lang, re.compile(rx, re.I)) for lang, rx in OTHER_SCRIPTS.items()]
 _WORD = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*")
 #: what separates the pieces kept in order: words, sentence punctuation, emoji
 _PIECE = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*|\d+(?:[.,]\d+)?|[.!?;。！？；\n]+|[,，、:：]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
@@ -57,7 +63,9 @@ _NEGATED = ("不", "没", "无", "未", "别")
 #: the languages' names in the evidence (Chinese, English)
 LANGUAGE_NAMES = {"en": ("英语", "English"), "ru": ("俄语", "Russian"), "es": ("西班牙语", "Spanish"),
                   "pt": ("葡萄牙语", "Portuguese"), "fr": ("法语", "French"), "de": ("德语", "German"),
-                  "it": ("意大利语", "Italian"), "pl": ("波兰语", "Polish")}
+                  "it": ("意大利语", "Italian"), "pl": ("波兰语", "Polish"), "ko": ("韩语", "Korean"),
+                  "ar": ("阿拉伯语", "Arabic"), "th": ("泰语", "Thai"), "he": ("希伯来语", "Hebrew"),
+                  "hi": ("印地语", "Hindi"), "el": ("希腊语", "Greek"), "vi": ("越南语", "Vietnamese")}
 
 
 def _norm_word(w: str) -> str:
@@ -106,6 +114,9 @@ def gloss(text: str) -> tuple[str, str | None]:
     """``(text the model reads, language glossed from or None)`` of one normalised text."""
     if not text or _CJKISH.search(text):
         return text, None
+    for lang, rx in _OTHER:  # two letters of a script the lexicon does not read: a review, unread
+        if len(rx.findall(text, 0, 400)) >= 2:
+            return "", lang
     pieces = _PIECE.findall(text)
     words = [_norm_word(p) for p in pieces if _WORD.fullmatch(p)]
     if not words:
@@ -172,7 +183,7 @@ def gloss_many(texts: list[str]) -> tuple[list[str], list[str | None]]:
     """:func:`gloss` of every text: the texts the model reads and the language of each (None: as written)."""
     out, langs = [], []
     for t in texts:
-        if t and not _CJKISH.search(t) and _WORD.search(t):
+        if t and not _CJKISH.search(t) and _WORD.search(t):  # (hangul, Arabic … are \w letters too)
             g, lang = gloss(t)
         else:
             g, lang = t, None

@@ -653,10 +653,7 @@ class Predictor(BaseEstimator):
             texts = with_followups(texts, [_as_text(f, i + 1) for i, f in enumerate(followups)])
         for role in ("id", "buyer", "item"):
             _exact_ids(column(role), roles.get(role), role)
-        raw_ids = get("id")
-        ids = [str(offset + i + 1) for i in range(n)]
-        if raw_ids is not None:
-            ids = [_id_cell(v) or ids[i] for i, v in enumerate(raw_ids)]
+        ids = review_ids(get("id"), offset, n)
         raw_ratings = get("rating")
         ratings = np.array([parse_rating(v) for v in raw_ratings], dtype=float) if raw_ratings is not None else np.full(n, np.nan)
         # text columns kept as object columns: the scorer reads them back as lists, which costs
@@ -664,6 +661,14 @@ class Predictor(BaseEstimator):
         return pd.DataFrame({"id": _objects(ids), "text": _objects(texts), "rating": ratings,
                              "buyer": _objects(_clean(get("buyer"), n)), "item": _objects(_clean(get("item"), n)),
                              "date": _objects(_clean(get("date"), n))})
+
+
+def review_ids(values, offset: int, n: int) -> list[str]:
+    """The ``review_id`` of each row: the id cell as written, or the 1-based row number when there is
+    no id column or the cell is blank."""
+    if values is None:
+        return [str(offset + i + 1) for i in range(n)]
+    return [_id_cell(v) or str(offset + i + 1) for i, v in enumerate(values)]
 
 
 def with_followups(texts: list[str], followups: list[str]) -> list[str]:

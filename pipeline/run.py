@@ -244,6 +244,38 @@ def _score_and_finish(payload):
     return (*_finished_rows(predictor, s, base, render=render), s.primary, len(s))
 
 
+class _RepeatedIds:
+    """The review ids of the file as the Predictor makes them (:func:`predict.review_ids`), hashed
+    (8 bytes a row), to say once at the end when rows share one: a user joining the predictions
+    back on ``review_id`` would match the wrong rows (an id repeated in the export, or a blank
+    id's row number equal to another row's id)."""
+
+    def __init__(self):
+        self.hashes: list[np.ndarray] = []
+
+    def add(self, frame: pd.DataFrame, offset: int):
+        from pipeline.predict import review_ids
+
+        ids = review_ids(frame["id"].tolist() if "id" in frame else None, offset, len(frame))
+        self.hashes.append(pd.util.hash_array(np.asarray(ids, dtype=object)))
+        return frame, offset
+
+    def say(self, where: str) -> None:
+        if not self.hashes:
+            return
+        h = np.concatenate(self.hashes)
+        order = np.argsort(h, kind="stable")
+        same = np.flatnonzero(h[order][1:] == h[order][:-1])
+        if not len(same):
+            return
+        later = order[same + 1]  # rows whose id an earlier row holds
+        first = int(later.min())
+        earlier = int(order[same[np.argmin(later)]])
+        warn(f"{where}: {len(np.unique(later))} row(s) repeat the review_id of an earlier row (first: data rows "
+             f"{earlier + 1} and {first + 1}); every row is scored and written in input order — join the "
+             f"predictions back by row order, or give every row its own id")
+
+
 def _role_frame(chunk: pd.DataFrame, roles: dict[str, str | None], where: str | None = None) -> pd.DataFrame:
     """The columns the Predictor reads, under their role names (the cells as they are: object
     columns, no conversion to Arrow strings and back on the way to the worker). A row that
@@ -333,7 +365,9 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
     with interruptible():
         try:
             chunks = bounded_chunks(table.chunks(), roles.get("text"), chunk_chars)
-            payloads = ((_role_frame(c, roles, str(src)), int(c.index[0]) if len(c) else 0, c) for c in chunks)
+            repeats = _RepeatedIds()
+            payloads = ((*repeats.add(_role_frame(c, roles, str(src)), int(c.index[0]) if len(c) else 0), c)
+                        for c in chunks)
             with open_output(dst, keep + PRED_COLUMNS, trusted=TRUSTED_COLUMNS, bom=bom, zh_headers=zh_headers) as out, \
                     tempfile.TemporaryDirectory(prefix="reviewcause-") as stage:
 
@@ -373,6 +407,7 @@ def score_file(src, dst, model_path=None, encoding=None, overrides=None, bom=Tru
                 else:
                     _score_here(payloads, predictor, batch, Path(stage), base_of, write, tally, render)
                 _check_interrupt()  # nothing is kept of a run a signal stopped, even one whose exception was lost
+            repeats.say(str(src))
         finally:
             gc.unfreeze()
             if pool is not None:

@@ -271,3 +271,37 @@ def test_a_follow_up_review_is_scored_with_the_first(tmp_path, tiny_model_path, 
     assert "「物流太慢了」" in got["evidence"][0] and "没有填写" not in got["evidence"][0]
     assert got["追评内容"].tolist() == ["物流太慢了", "物流太慢了", ""]  # the input cells as they were
     assert got["review_id"].tolist() == ["0001", "0002", "0003"]
+
+
+def test_train_stopped_by_sigterm_says_so_and_leaves_no_worker_running(tmp_path):
+    """SIGTERM killed train silently; joblib's workers lived on for five minutes holding the
+    caller's pipes (a capture hung that long), then printed 'leaked semlock' warnings."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.data import load_labelled
+
+    f = load_labelled()
+    f = f[f.source == "real"].sample(600, random_state=1)
+    f.assign(labels=f["labels"].map(lambda ls: "|".join(ls) or "none"))[["text", "labels"]].to_csv(tmp_path / "l.csv", index=False)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'ml.db'}")
+    p = subprocess.Popen([sys.executable, "-m", "pipeline", "train", "--labels", str(tmp_path / "l.csv"), "--no-shipped",
+                          "--model", str(tmp_path / "m.joblib"), "--folds", "2"], stderr=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, text=True, start_new_session=True, env=env, cwd=tmp_path)
+    time.sleep(8)  # inside the cross-validation's parallel fits
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 143 and err.rstrip().endswith("reviewcause: interrupted by SIGTERM; no output written"), err
+    assert not (tmp_path / "m.joblib").exists()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes of the stopped train are still running")

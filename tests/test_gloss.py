@@ -12,7 +12,9 @@ from pipeline.gloss_words import GLOSS, STOPWORDS
 
 
 def test_lexicon_is_well_formed():
-    assert set(GLOSS) == set(STOPWORDS) == set(LANGUAGE_NAMES)
+    from pipeline.gloss import OTHER_SCRIPTS
+
+    assert set(GLOSS) == set(STOPWORDS) == set(LANGUAGE_NAMES) - set(OTHER_SCRIPTS)
     for lang, table in GLOSS.items():
         assert len(table) >= 60, lang
         for key, zh in table.items():
@@ -22,9 +24,21 @@ def test_lexicon_is_well_formed():
 
 
 @pytest.mark.parametrize("text", ["质量太差了 good", "iPhone 12 的壳，颜色不一样", "東西壞了 ok", "ok 了",
-                                  "サイズが小さい", "배송이 너무 늦어요"])
-def test_text_with_chinese_kana_or_hangul_is_read_as_written(text):
+                                  "サイズが小さい", "质量差 배송"])
+def test_text_with_chinese_or_kana_is_read_as_written(text):
     assert gloss(text) == (text, None)
+
+
+@pytest.mark.parametrize("text, lang", [("배송이 너무 늦어요", "ko"), ("المنتج سيء جدا", "ar"), ("สินค้าไม่ดี", "th"),
+                                        ("Sản phẩm kém chất lượng", "vi"), ("Το προϊόν ήρθε σπασμένο", "el")])
+def test_a_review_in_a_script_the_lexicon_lacks_is_unread_not_a_prank(text, lang, shipped):
+    assert gloss(text) == ("", lang)
+    out = shipped.predict(pd.DataFrame({"text": [text], "rating": [1]}))
+    assert out["cause"][0] == "uncertain" and f"written in {LANGUAGE_NAMES[lang][1]}" in out["evidence"][0]
+
+
+def test_portuguese_and_french_accents_are_not_vietnamese():
+    assert gloss("Você não recebeu, três dias")[1] == "pt" and gloss("Être déçu, fenêtre cassée")[1] == "fr"
 
 
 @pytest.mark.parametrize("text", ["asdfgh", "qwerty zxcv", "aaa", "...", "12345", "😂😂"])

@@ -1404,3 +1404,20 @@ def test_the_reviews_sheet_wins_over_an_export_notes_sheet_before_it(tmp_path, c
     assert code == 0 and "read sheet '评价明细' (2 of 2); sheet(s) '导出说明' also hold data" in err, err
     header, rows = read_csv_out(out)
     assert [r[0] for r in rows] == ["1001", "1002"]
+
+
+def test_repeated_review_ids_are_named_once_and_every_row_kept(tmp_path, capsys, tiny_model_path):
+    """An id repeated in the export, or a blank id whose row number equals another row's id, made
+    rows a join on review_id would mix up, without a word."""
+    src = tmp_path / "dup.csv"
+    src.write_text("序号,评价内容\n3,质量差\n,物流慢\n3,很好\n5,一般\n", encoding="utf-8")
+    for jobs in ("1", "2"):
+        code, out, err = run_score(tmp_path, capsys, src, tiny_model_path, "--jobs", jobs, out=f"o{jobs}.csv")
+        assert code == 0 and err.count("repeat the review_id") == 1
+        assert "1 row(s) repeat the review_id of an earlier row (first: data rows 1 and 3)" in err
+        header, rows = read_csv_out(out)
+        assert [r[header.index("review_id")] for r in rows] == ["3", "2", "3", "5"]
+    ok = tmp_path / "ok.csv"
+    ok.write_text("序号,评价内容\n1,质量差\n,物流慢\n", encoding="utf-8")
+    code, out, err = run_score(tmp_path, capsys, ok, tiny_model_path, out="ok_out.csv")
+    assert code == 0 and "repeat the review_id" not in err
