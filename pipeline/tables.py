@@ -380,8 +380,6 @@ UTF8_SURE = 6
 def _one_script(text: str) -> bool:
     """Whether the letters beyond ASCII of ``text`` all belong to one script (Latin, Cyrillic,
     Greek, Hebrew, Arabic, Thai …), as in real text — GBK bytes read as UTF-8 scatter."""
-    import unicodedata
-
     scripts = set()
     for ch in text:
         if ch >= "\x80" and ch.isalpha():

@@ -26,7 +26,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from pipeline.cli import main
