@@ -949,6 +949,18 @@ class Table:
 
 def _check_file(path: Path) -> None:
     if not path.exists():
+        if str(path) == "-":
+            raise InputError("-: reading the reviews from standard input is not supported; save them to a file "
+                             "(CSV or Excel) and score that")
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except RuntimeError:  # a loop (Python < 3.13)
+                raise InputError(f"{path}: a symbolic link that loops back on itself; point it at the export") from None
+            except OSError as exc:
+                if getattr(exc, "errno", None) == 40:  # ELOOP
+                    raise InputError(f"{path}: a symbolic link that loops back on itself; point it at the export") from None
+            raise InputError(f"{path}: a symbolic link to {os.readlink(path)!r}, which does not exist")
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file")

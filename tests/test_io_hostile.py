@@ -1420,3 +1420,16 @@ def test_repeated_review_ids_are_named_once_and_every_row_kept(tmp_path, capsys,
     ok.write_text("序号,评价内容\n1,质量差\n,物流慢\n", encoding="utf-8")
     code, out, err = run_score(tmp_path, capsys, ok, tiny_model_path, out="ok_out.csv")
     assert code == 0 and "repeat the review_id" not in err
+
+
+def test_dangling_and_looping_links_and_stdin_are_named_for_what_they_are(tmp_path, capsys, tiny_model_path):
+    """Each said 'no such file'."""
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone.csv")
+    for name, message in (("loop1", "a symbolic link that loops back on itself"),
+                          ("dangling", f"a symbolic link to '{tmp_path / 'gone.csv'}', which does not exist")):
+        code, _, err = run_score(tmp_path, capsys, tmp_path / name, tiny_model_path)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    code = main(["score", "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "--", "-"])
+    assert code == 2 and "standard input is not supported" in capsys.readouterr().err
