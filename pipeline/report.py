@@ -123,10 +123,17 @@ def _read_workbook(path: Path) -> pd.DataFrame:
         book = pd.ExcelFile(path, engine="openpyxl")
     except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: not an Excel workbook ({type(exc).__name__})") from None
-    if "predictions" not in book.sheet_names:
-        raise InputError(f"{path}: no sheet named 'predictions' (sheets: {', '.join(book.sheet_names)}); "
-                         "write it with 'reviewcause score … -o FILE.xlsx'")
-    return book.parse("predictions", dtype=str, keep_default_na=False).fillna("").apply(ooxml_unescape)
+    sheet = "predictions" if "predictions" in book.sheet_names else None
+    if sheet is None:  # a predictions CSV opened in Excel and saved as .xlsx: its one sheet has the file's name
+        for name in book.sheet_names:
+            header = english_headers([str(c) for c in book.parse(name, nrows=0).columns])
+            if {"review_id", "cause"} <= set(header):
+                sheet = name
+                break
+    if sheet is None:
+        raise InputError(f"{path}: no sheet named 'predictions' nor one with the columns review_id and cause "
+                         f"(sheets: {', '.join(book.sheet_names)}); write it with 'reviewcause score … -o FILE.xlsx'")
+    return book.parse(sheet, dtype=str, keep_default_na=False).fillna("").apply(ooxml_unescape)
 
 
 def _single_names(ids: list[str]) -> list[str]:

@@ -549,3 +549,19 @@ def test_very_long_ids_and_buyers_are_shortened_on_the_page(tiny_model_path, tmp
     assert main(["report", str(pred), "-o", str(tmp_path / "r.html"), "-q"]) == 0
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "I" * 200 not in page and "B" * 200 not in page
+
+
+def test_predictions_saved_again_from_excel_are_read(tmp_path, tiny_model_path):
+    """A predictions CSV opened in Excel and saved as .xlsx has one sheet named after the file:
+    'no sheet named predictions'."""
+    from pipeline.report import read_predictions
+
+    src = tmp_path / "in.csv"
+    src.write_text("评价编号,评价内容\nA1,质量太差了\nA2,快递太慢\n", encoding="utf-8")
+    out = tmp_path / "评价结果.csv"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_path), "-q", "--zh-headers"]) == 0
+    resaved = tmp_path / "评价结果.xlsx"
+    pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig").to_excel(resaved, sheet_name="评价结果", index=False)
+    df, _ = read_predictions(resaved)
+    assert len(df) == 2 and list(df["review_id"]) == ["A1", "A2"]
+    assert main(["suspects", str(resaved), "-o", str(tmp_path / "s.csv"), "-q"]) == 0
