@@ -448,7 +448,12 @@ def _csv_as_json(body: bytes) -> bytes:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(body)
-        frame, _ = read_frame(name)
+        try:  # title rows above the header looked past, as score does
+            frame, _ = read_frame(name, header={})
+        except InputError as exc:
+            if "no review text column found" not in str(exc):
+                raise
+            frame, _ = read_frame(name)  # no header below a title either: the Predictor names the columns seen
     except InputError as exc:
         raise BadRequest(str(exc).replace(name, "request: the CSV body")) from None
     finally:

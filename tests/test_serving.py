@@ -466,3 +466,10 @@ def test_columns_as_index_objects_keep_their_rows_and_a_body_without_reviews_is_
     assert "no review text column found" in _one_line_400(*rest(b"foo,bar\n", "text/csv"))
     status, answer = rest({"inputs": []})  # nothing sent, nothing answered
     assert status == 200 and answer["predictions"] == []
+
+
+def test_a_csv_body_with_title_rows_is_read_as_the_cli_reads_it(rest):
+    """The README says a CSV body is read as score reads a file, title rows included: it was refused."""
+    body = "千牛评价导出 2024-05-01\n评价编号,评价内容\nA1,快递太慢了\nA2,质量太差\n".encode()
+    status, answer = rest(body, "text/csv")
+    assert status == 200 and [r for r, _ in _rows(answer)] == ["A1", "A2"]
