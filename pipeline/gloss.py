@@ -42,6 +42,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*")
 #: what separates the pieces kept in order: words, sentence punctuation, emoji
 _PIECE = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*|\d+(?:[.,]\d+)?|[.!?;。！？；\n]+|[,，、:：]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _NUMBER = re.compile(r"\d")
+_HAN = re.compile("[\u4e00-\u9fff]")
 _STOP_MARKS = set(".!?;。！？；\n")
 #: longest phrase tried, in words
 _MAX_PHRASE = 5
@@ -98,39 +99,63 @@ def _tables():
     return phrases, vocab, stop
 
 
-def language(words: list[str]) -> str | None:
-    """The gloss language of these (normalised) words: the one with most function words, then most
-    vocabulary words, at least one of either; None when no language knows any of them."""
+def _candidates(words: list[str]) -> list[tuple[tuple[int, int], str]]:
+    """``((function words, vocabulary words), language)`` of every language that knows a word here."""
     _, vocab, stop = _tables()
-    best, best_key = None, (0, 0)
+    found = []
     for lang in vocab:
         key = (sum(w in stop.get(lang, ()) for w in words), sum(w in vocab[lang] for w in words))
-        if key > best_key:
-            best, best_key = lang, key
-    return best
+        if key > (0, 0):
+            found.append((key, lang))
+    return found
+
+
+def language(words: list[str]) -> str | None:
+    """The language of these (normalised) words by their function and vocabulary words alone (the
+    most function words, then the most vocabulary words); None when no language knows any."""
+    found = _candidates(words)
+    return max(found)[1] if found else None
 
 
 def gloss(text: str) -> tuple[str, str | None]:
-    """``(text the model reads, language glossed from or None)`` of one normalised text."""
+    """``(text the model reads, language glossed from or None)`` of one normalised text.
+
+    Every language that knows a word of the text glosses it, and the one that reads most of it
+    wins — the words its lexicon glosses plus its function words — then the most function words,
+    then vocabulary words: Spanish and Portuguese share "de", "no", "que", and the count of such
+    words alone took "Parou de funcionar depois de 5 dias" for Spanish."""
     if not text or _CJKISH.search(text):
         return text, None
     for lang, rx in _OTHER:  # two letters of a script the lexicon does not read: a review, unread
         if len(rx.findall(text, 0, 400)) >= 2:
             return "", lang
     pieces = _PIECE.findall(text)
-    words = [_norm_word(p) for p in pieces if _WORD.fullmatch(p)]
+    norm = [_norm_word(p) if _WORD.fullmatch(p) else None for p in pieces]
+    words = [w for w in norm if w is not None]
     if not words:
         return text, None
-    lang = language(words)
-    if lang is None:
+    found = _candidates(words)
+    if not found:
         return text, None
+    _, _, stop = _tables()
+    best = None
+    for key, lang in found:
+        glossed, covered = _gloss_in(lang, pieces, norm)
+        read = covered + sum(w in stop.get(lang, ()) for w in words)
+        rank = (read, key)
+        if best is None or rank > best[0]:
+            best = (rank, glossed, lang)
+    return best[1], best[2]
+
+
+def _gloss_in(lang: str, pieces: list[str], norm: list[str | None]) -> tuple[str, int]:
+    """The gloss of the pieces in ``lang`` (its phrases, then English's) and the words it read."""
     phrases, _, _ = _tables()
     tables = [phrases.get(lang, {})] + ([phrases.get("en", {})] if lang != "en" else [])
     negators = NEGATORS.get(lang, set()) | (NEGATORS["en"] if lang != "en" else set())
     out: list[str] = []
     negate = False
-    i = words_glossed = 0
-    norm = [_norm_word(p) if _WORD.fullmatch(p) else None for p in pieces]
+    i = covered = 0
     while i < len(pieces):
         w = norm[i]
         if w is None:  # a number, punctuation or emoji
@@ -167,16 +192,17 @@ def gloss(text: str) -> tuple[str, str | None]:
                 else:
                     zh = ("没" if negate == "have" else "不") + zh
             out.append(zh)
-            words_glossed += 1
+            covered += n
             negate = False
             i += n
             continue
         if w in negators:
             negate = "have" if w in _HAVE_NOT else True
+            covered += 1
         i += 1
-    if not words_glossed:  # numbers and marks alone say nothing
-        return "", lang
-    return "".join(out).strip("，。"), lang
+    if not covered or not any(_HAN.match(piece) for piece in out):  # numbers and marks alone say nothing
+        return "", covered
+    return "".join(out).strip("，。"), covered
 
 
 def gloss_many(texts: list[str]) -> tuple[list[str], list[str | None]]:

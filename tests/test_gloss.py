@@ -148,5 +148,5 @@ def test_shipped_model_reads_the_foreign_set_instead_of_calling_it_prank(shipped
     out = shipped.predict(df[["id", "text", "rating"]])
     assert list(out["review_id"]) == list(df["id"])
     pred = out["cause"].replace({"uncertain": "none", "no_complaint": "none"})
-    assert (pred == df["primary"]).mean() >= 0.70  # 0.750 measured; 0.107 read as written
+    assert (pred == df["primary"]).mean() >= 0.70  # 0.753 measured; 0.107 read as written
     assert (out["cause"] == "prank").sum() <= 15  # 156 read as written; 8 are pranks
