@@ -18,7 +18,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 # options as --output=… and the input after --, so a name that begins with '-' is no option
 q = '$(subst ','\'',$(1))'
 
-.PHONY: help install install-spark model train score suspects report eval test serve ui bench clean
+.PHONY: help install install-spark model train score suspects report eval eval-sets test serve ui bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_./-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-9s %s\n", $$1, $$2}'
@@ -68,6 +68,10 @@ report: $(STAMP) ## the seller's view of IN=predictions.csv: one offline HTML pa
 
 eval: $(STAMP) ## cross-validated evaluation with per-cause and per-slice figures (tracked in MLflow)
 	$(PY) -m pipeline evaluate
+
+eval-sets: model ## the shipped model on the two evaluation-only sets: foreign-language (AliExpress) and Hong Kong Cantonese reviews
+	$(PY) -m pipeline evaluate data/foreign_reviews.csv
+	$(PY) -m pipeline evaluate data/cantonese_reviews.csv
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
