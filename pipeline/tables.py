@@ -1443,27 +1443,16 @@ def _open_excel(path: Path, chunksize: int, overrides, need_text: bool = True, h
     chosen, roles, first_error = None, None, None
     if not need_text and header is not None:  # the first sheet whose header row it tells, else the first
         filled = sorted(filled, key=lambda p: not header([str(c) for c in p[1][1]]))
-    # of the sheets with a review column (visible ones first), the one whose header reads most like
-    # a reviews export: the most specific text name (评价内容 before 内容: an "export notes" sheet first in the
-    # workbook with a 内容 column was scored instead of the reviews), then the most roles found,
-    # then the first in order
-    text_rank = {a: i for i, a in enumerate(map(_key, ALIASES["text"]))}
-    best = None
-    for order, (ws, (hrow, cells, above)) in enumerate(filled):
+    for ws, (hrow, cells, above) in filled:
         if not need_text:
             chosen = (ws, hrow, cells, above)
             break
         try:
-            found = find_columns(_unique(cells), overrides, f"{path} (sheet {ws.title!r})")
+            roles = find_columns(_unique(cells), overrides, f"{path} (sheet {ws.title!r})")
+            chosen = (ws, hrow, cells, above)
+            break
         except InputError as exc:
             first_error = first_error or exc
-            continue
-        key = (_hidden(ws), 0 if (overrides or {}).get("text") else text_rank.get(_key(found["text"]), len(text_rank)),
-               -sum(v is not None for v in found.values()), order)
-        if best is None or key < best[0]:
-            best = (key, (ws, hrow, cells, above), found)
-    if best is not None:
-        chosen, roles = best[1], best[2]
     if chosen is None:
         wb.close()
         raise first_error

@@ -1385,26 +1385,6 @@ def test_a_group_header_or_a_title_of_several_cells_above_the_header(tmp_path, c
     assert [r[0] for r in rows] == ["1001", "1002"]
 
 
-def test_the_reviews_sheet_wins_over_an_export_notes_sheet_before_it(tmp_path, capsys, tiny_model_path):
-    """A first sheet 导出说明 with a 内容 column was scored (its metadata rows as reviews, one a
-    'prank') and the 20 reviews of the next sheet ignored."""
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    notes = wb.active
-    notes.title = "导出说明"
-    for row in (["项目", "内容"], ["导出时间", "2024-05-10"], ["店铺", "某某旗舰店"]):
-        notes.append(row)
-    reviews = wb.create_sheet("评价明细")
-    for row in (["订单号", "评分", "评价内容"], ["1001", 1, "衣服洗了一次就缩水了"], ["1002", 1, "快递太慢了"]):
-        reviews.append(row)
-    wb.save(tmp_path / "two.xlsx")
-    code, out, err = run_score(tmp_path, capsys, tmp_path / "two.xlsx", tiny_model_path)
-    assert code == 0 and "read sheet '评价明细' (2 of 2); sheet(s) '导出说明' also hold data" in err, err
-    header, rows = read_csv_out(out)
-    assert [r[0] for r in rows] == ["1001", "1002"]
-
-
 def test_repeated_review_ids_are_named_once_and_every_row_kept(tmp_path, capsys, tiny_model_path):
     """An id repeated in the export, or a blank id whose row number equals another row's id, made
     rows a join on review_id would mix up, without a word."""
