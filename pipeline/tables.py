@@ -280,10 +280,8 @@ def _names_text(cells: list[str], overrides) -> bool:
 
 
 def _title_row(cells: list[str], overrides) -> bool:
-    """A first row that is no header but a title above it: no review-text column among its cells —
-    one cell (the shop, the date of the export) or several (a merged group header 订单信息 | 评价信息,
-    店铺：… | 导出时间：…)."""
-    return not _names_text(cells, overrides)
+    """A first row that is no header but a title above it: one cell at most, not a text column."""
+    return _filled(cells) <= 1 and not _names_text(cells, overrides)
 
 
 def _header_row(cells: list[str], overrides) -> bool:

@@ -1373,18 +1373,6 @@ def test_a_workbooks_title_named_like_a_review_column_above_the_real_header(tmp_
     assert [r[header.index("review_id")] for r in rows] == ["1001", "1002"]
 
 
-@pytest.mark.parametrize("first", ["订单信息,,评价信息", "店铺：某某旗舰店,导出时间：2024-05-10 10:00"])
-def test_a_group_header_or_a_title_of_several_cells_above_the_header(tmp_path, capsys, tiny_model_path, first):
-    """A merged group header (订单信息 | 评价信息) or a two-cell title made the export unreadable, and
-    the hint (--text-col) could not reach the real header."""
-    src = tmp_path / "grouped.csv"
-    src.write_text(first + "\n订单号,评分,评价内容\n1001,1,质量太差了\n1002,2,快递太慢\n", encoding="utf-8")
-    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path)
-    assert code == 0 and "1 row(s) above the header read as a title" in err, err
-    header, rows = read_csv_out(out)
-    assert [r[0] for r in rows] == ["1001", "1002"]
-
-
 def test_repeated_review_ids_are_named_once_and_every_row_kept(tmp_path, capsys, tiny_model_path):
     """An id repeated in the export, or a blank id whose row number equals another row's id, made
     rows a join on review_id would mix up, without a word."""
