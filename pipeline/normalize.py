@@ -68,8 +68,19 @@ CANTONESE_PHRASES = {
     "唔": "不", "冇": "没有", "嘅": "的", "咗": "了", "佢": "他", "哋": "们", "啲": "些", "嘢": "东西", "睇": "看",
     "嚟": "来", "喺": "在", "畀": "给", "揾": "找", "谂": "想", "啱": "对", "嘥": "浪费", "嗰": "那", "攞": "拿", "攰": "累",
     "咁": "这么",
+    # 唔好 + a verb of taste or use is "not good to …" (唔好食: not tasty), not "don't"; 唔好意思: sorry
+    "唔好意思": "不好意思", "唔好食": "不好吃", "唔好饮": "不好喝", "唔好用": "不好用", "唔好睇": "不好看",
+    "唔好玩": "不好玩", "唔好闻": "不好闻", "唔好彩": "运气不好", "好食": "好吃", "好饮": "好喝", "好睇": "好看",
+    "喺度": "在这里",
 }
-_CANTONESE = re.compile("|".join(map(re.escape, sorted([*CANTONESE_PHRASES, "唔好"], key=len, reverse=True))))
+#: phrases that are also the start of a Mandarin word (但系统, 然而家具, 两边度数): not folded there
+_CANTONESE_NOT_BEFORE = {"系": "统列数", "而家": "具居", "边度": "数", "今日": "头"}
+def _cantonese_pattern(phrase: str) -> str:
+    tail = next((v for k, v in _CANTONESE_NOT_BEFORE.items() if phrase.endswith(k)), None)
+    return re.escape(phrase) + (f"(?![{tail}])" if tail else "")
+
+
+_CANTONESE = re.compile("|".join(map(_cantonese_pattern, sorted([*CANTONESE_PHRASES, "唔好"], key=len, reverse=True))))
 _CANTONESE_MARK = re.compile(f"[{CANTONESE_MARKS}]")
 _CANTONESE_END = re.compile(r"[\s,.!?;:，。！？；：、~～]")
 
@@ -78,6 +89,8 @@ def _cantonese(m: re.Match) -> str:
     w = m.group()
     if w == "唔好":
         return "不要" if m.end() < len(m.string) and not _CANTONESE_END.match(m.string, m.end()) else "不好"
+    if w == "唔" and (m.end() == len(m.string) or _CANTONESE_END.match(m.string, m.end())):
+        return "嗯"  # 唔， alone: the interjection (嗯), not "not"
     return CANTONESE_PHRASES[w]
 
 

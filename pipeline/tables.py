@@ -146,14 +146,15 @@ def say_header_repeats(where: str, first_row: int, count: int) -> None:
 #: '-' (so 評價內容 finds 评价内容 and Review_Text finds reviewtext).
 ALIASES: dict[str, tuple[str, ...]] = {
     # the most specific first: a table with 评价 (好评/差评) beside 内容 has its text in 内容
-    # the specific names before 内容, 评价, 评论: a 评价 column of 好评/中评/差评 beside 评价详情 is the rating
+    # the specific names before 内容, 评论, 买家评价, 评价: a 评价 (or 买家评价) of 好评/中评/差评 beside
+    # 评价详情, 内容 or 评论 is the rating
     "text": ("text", "review", "reviewtext", "reviewcontent", "content", "comment", "commentcontent", "body", "评价内容",
-             "评论内容", "买家评价", "初评内容", "评价详情", "评语", "内容", "评价", "评论", "feedback", "feedbackcontent",
+             "评论内容", "评价详情", "初评内容", "评语", "内容", "评论", "买家评价", "评价", "feedback", "feedbackcontent",
              "buyerfeedback", "留言"),
     "id": ("id", "reviewid", "commentid", "评价编号", "评价id", "评论id", "评论编号", "编号", "序号", "订单号", "订单编号",
            "子订单编号", "orderid", "orderno"),
     "rating": ("rating", "score", "star", "stars", "reviewrating", "评分", "评级", "星级", "评价星级", "商品星级", "打分",
-               "评价等级", "评价类型", "评价结果", "商品评分", "描述相符评分", "描述相符", "评价"),
+               "评价等级", "评价类型", "评价结果", "商品评分", "描述相符评分", "描述相符", "评价", "买家评价"),
     "buyer": ("buyer", "buyernick", "buyername", "nickname", "user", "username", "customer", "customername", "买家昵称",
               "用户昵称", "买家", "昵称", "用户名", "会员名", "用户", "买家账号", "买家名称"),
     # the product before its variant: SKU (颜色:黑;尺码:38) splits one item's burst into many
@@ -287,6 +288,19 @@ def _title_row(cells: list[str], overrides) -> bool:
 def _header_row(cells: list[str], overrides) -> bool:
     """A row below a title that is the header: two cells or more, one of them the review text."""
     return _filled(cells) >= 2 and _names_text(cells, overrides)
+
+
+def _plain_header(cells: list[str], overrides) -> bool:
+    """A row that is surely a header, not a review with commas in it ("好评,评价,好评"): distinct
+    cells, one the review text, and at least one more column ``score`` reads (id, rating …)."""
+    names = [str(c).strip() for c in cells if c is not None and str(c).strip()]
+    if len(names) < 2 or len(set(names)) < len(names) or callable(overrides):
+        return False
+    try:
+        roles = find_columns(_unique(cells), overrides)
+    except InputError:
+        return False
+    return sum(v is not None for v in roles.values()) >= 2
 
 
 def _say_titles(where: str, titles: list[tuple[int, list[str]]], header_at: str) -> None:
@@ -884,7 +898,7 @@ def _sniff_delimiter(text: str, tsv: bool = False, titles: dict[str, str | None]
         # one cell that names a review column ("评价") above a header of several columns is a title too
         if len(lines) > 2 and lines[0].strip():
             below = _sniff_from("\n".join(lines[1:]), tsv)
-            if below != (_ONE_COLUMN, False) and _header_row(next(csv.reader([lines[1]], delimiter=below[0]), []), titles):
+            if below != (_ONE_COLUMN, False) and _plain_header(next(csv.reader([lines[1]], delimiter=below[0]), []), titles):
                 return below
         return found
     for k in range(1, min(TITLE_ROWS, len(lines) - 1) + 1):
@@ -1102,7 +1116,7 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
     if titles is not None and _filled(header) == 1 and not _title_row(header, titles):
         # one cell naming a review column ("评价") with a header of several columns below: a title
         ahead = record()
-        if ahead is not None and _header_row(ahead, titles):
+        if ahead is not None and _plain_header(ahead, titles):
             _say_titles(str(path), [(header_at, header)], f"line {reader.line_num}")
             header, header_at = ahead, reader.line_num
         elif ahead is not None:
@@ -1340,10 +1354,10 @@ def _first_row(ws, titles: dict[str, str | None] | None = None) -> tuple[int, li
                         return found
                     one_cell = True  # a title that names a review column (评价): only a header right below it
                 above.append((r, values))
+            elif one_cell:
+                return (r, values, above) if _plain_header(values, titles) else found
             elif _header_row(values, titles):
                 return r, values, above
-            elif one_cell:
-                return found
             else:
                 above.append((r, values))
             if r - found[0] >= TITLE_ROWS:

@@ -1401,3 +1401,17 @@ def test_dangling_and_looping_links_and_stdin_are_named_for_what_they_are(tmp_pa
         assert code == 2 and message in err and err.count("\n") == 1, err
     code = main(["score", "-o", str(tmp_path / "o.csv"), "--model", str(tiny_model_path), "--", "-"])
     assert code == 2 and "standard input is not supported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("second", ["好评,评价,好评", "质量差,评价内容一般", "评价,很好"])
+def test_a_one_column_file_whose_review_has_commas_and_a_column_name_keeps_every_row(tmp_path, capsys, tiny_model_path,
+                                                                                       second):
+    """A review like 好评,评价,好评 under a one-column header was taken for a 3-column header: every
+    later review came out empty (found in review of the one-cell title rule)."""
+    src = tmp_path / "one.csv"
+    src.write_text(f"评价内容\n{second}\n质量太差了\n快递太慢\n", encoding="utf-8")
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 0, err
+    header, rows = read_csv_out(out)
+    assert header[0] == "评价内容" and [r[0] for r in rows] == [second, "质量太差了", "快递太慢"]
+    assert rows[1][header.index("cause")] != "empty"

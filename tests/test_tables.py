@@ -344,6 +344,12 @@ def test_a_rating_word_column_named_evaluation_is_the_rating_not_the_text(text_c
     roles = find_columns(["订单号", "评价", text_col, "商家回复"])
     assert roles["text"] == text_col and roles["rating"] == "评价"
     assert find_columns(["订单号", "评分", "评价"])["text"] == "评价"  # alone, 评价 is still the text
+    # a 买家评价 of 好评/差评 beside 内容 or 评论内容: the text is 内容 (found in review)
+    assert find_columns(["订单号", "买家评价", "内容"])["text"] == "内容"
+    assert find_columns(["订单号", "买家评价", "评论内容"])["text"] == "评论内容"
+    assert find_columns(["订单号", "买家评价", "评论"])["text"] == "评论"
+    roles = find_columns(["订单号", "评价", "买家评价"])
+    assert roles["text"] == "买家评价" and roles["rating"] == "评价"
 
 
 def test_one_column_given_two_roles_is_refused_naming_the_options():
