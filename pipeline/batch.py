@@ -190,7 +190,7 @@ def is_masked(name: str) -> bool:
     placeholder for an anonymous buyer (:data:`ANONYMOUS_NAMES`, or any name with 匿名 in it)."""
     key = "".join(unicodedata.normalize("NFKC", name).translate(_INVISIBLE).split()).lower()  # ＊ → *, no zero-width
     return (not key or "*" in key or key in ANONYMOUS_NAMES or "匿名" in key or key.startswith("anonymous")
-            or _ROUNDED_ID.fullmatch(key) is not None)
+            or _ROUNDED_ID.fullmatch(key.replace(",", "")) is not None)  # 1,234,567,890,123,460,000 too
 
 
 #: a numeric account of more than 15 digits whose tail is zeros: what a spreadsheet keeps of a long

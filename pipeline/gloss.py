@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from pipeline.normalize import URL_MARKER
+
 #: CJK ideographs (with extensions A and compatibility) and kana: a text holding any is read as is
 _CJKISH = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 #: scripts of languages the lexicon has none of: a text written in one is a review the model cannot
@@ -38,6 +40,10 @@ OTHER_SCRIPTS = {"ko": "[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]", "ar": "[\u06
                  "th": "[\u0e00-\u0e7f]", "he": "[\u0590-\u05ff]", "hi": "[\u0900-\u097f]", "el": "[\u0370-\u03ff]",
                  "vi": "[ăđơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]"}  # Vietnamese: letters no other Latin language here uses
 _OTHER = [(lang, re.compile(rx, re.I)) for lang, rx in OTHER_SCRIPTS.items()]
+_LETTER = re.compile(r"[^\W\d_]")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+#: an image or video marker an export puts in the text ([图片]): not Chinese the buyer wrote
+_MEDIA = re.compile(r"[\[【]\s*(?:图片|视频|图)\s*[\]】]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*")
 #: what separates the pieces kept in order: words, sentence punctuation, emoji
 _PIECE = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*|\d+(?:[.,]\d+)?|[.!?;。！？；\n]+|[,，、:：]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
@@ -49,17 +55,18 @@ _MAX_PHRASE = 5
 #: words that negate what follows, per language (the lexicon's own phrases win over them)
 NEGATORS = {
     "en": {"not", "no", "never", "don't", "dont", "doesn't", "doesnt", "didn't", "didnt", "isn't", "isnt",
-           "wasn't", "wasnt", "won't", "wont", "can't", "cant", "cannot", "aren't", "arent"},
-    "ru": {"не", "нет", "ни", "никогда"},
-    "es": {"no", "nunca", "ni"},
-    "pt": {"não", "nao", "nunca", "nem"},
-    "fr": {"pas", "jamais", "ne", "n'", "non"},
-    "de": {"nicht", "kein", "keine", "keinen", "nie", "niemals"},
-    "it": {"non", "mai"},
-    "pl": {"nie", "nigdy"},
+           "wasn't", "wasnt", "won't", "wont", "can't", "cant", "cannot", "aren't", "arent", "without"},
+    "ru": {"не", "нет", "ни", "никогда", "без"},
+    "es": {"no", "nunca", "ni", "sin"},
+    "pt": {"não", "nao", "nunca", "nem", "sem"},
+    "fr": {"pas", "jamais", "ne", "n'", "non", "sans"},
+    "de": {"nicht", "kein", "keine", "keinen", "nie", "niemals", "ohne"},
+    "it": {"non", "mai", "senza"},
+    "pl": {"nie", "nigdy", "bez"},
 }
 #: negators that deny a thing rather than a quality or an act ("no box", "kein Karton", "нет ответа"): 没
-_HAVE_NOT = {"no", "kein", "keine", "keinen", "keiner", "keines", "нет"}
+_HAVE_NOT = {"no", "kein", "keine", "keinen", "keiner", "keines", "нет", "без", "sin", "sem", "senza", "ohne", "sans", "bez",
+             "without"}
 _NEGATED = ("不", "没", "无", "未", "别")
 #: the languages' names in the evidence (Chinese, English)
 LANGUAGE_NAMES = {"en": ("英语", "English"), "ru": ("俄语", "Russian"), "es": ("西班牙语", "Spanish"),
@@ -88,8 +95,7 @@ def _tables():
             if not toks or not zh:
                 continue
             by_first.setdefault(toks[0], []).append((toks, zh))
-            if len(toks) == 1:
-                words.add(toks[0])
+            words.add(toks[0])  # a phrase's first word too: "Stopped working" alone is English
         for entries in by_first.values():
             entries.sort(key=lambda e: -len(e[0]))
         phrases[lang] = by_first
@@ -124,10 +130,16 @@ def gloss(text: str) -> tuple[str, str | None]:
     wins — the words its lexicon glosses plus its function words — then the most function words,
     then vocabulary words: Spanish and Portuguese share "de", "no", "que", and the count of such
     words alone took "Parou de funcionar depois de 5 dias" for Spanish."""
-    if not text or _CJKISH.search(text):
+    if not text:
         return text, None
-    for lang, rx in _OTHER:  # two letters of a script the lexicon does not read: a review, unread
-        if len(rx.findall(text, 0, 400)) >= 2:
+    bare = _MEDIA.sub(" ", text) if "[" in text or "【" in text else text  # "…arrived broken [图片]"
+    if _CJKISH.search(bare):
+        return text, None
+    text = bare
+    letters = len(_LETTER.findall(text, 0, 400))
+    for lang, rx in _OTHER:  # a script the lexicon does not read, most of the letters: a review, unread
+        n = len(rx.findall(text, 0, 400))
+        if n >= 2 and (lang == "vi" or 2 * n >= letters):  # (not the µ or Ω of "5µm" among English words)
             return "", lang
     pieces = _PIECE.findall(text)
     norm = [_norm_word(p) if _WORD.fullmatch(p) else None for p in pieces]
@@ -135,32 +147,62 @@ def gloss(text: str) -> tuple[str, str | None]:
     if not words:
         return text, None
     found = _candidates(words)
-    if not found:
-        return text, None
     _, _, stop = _tables()
     best = None
     for key, lang in found:
         glossed, covered = _gloss_in(lang, pieces, norm)
-        read = covered + sum(w in stop.get(lang, ()) for w in words)
-        rank = (read, key)
+        function = sum(w in stop.get(lang, ()) for w in words)
+        if not covered and function < 2:  # one "the" among random letters is no English sentence
+            continue
+        rank = (covered + function, key)
         if best is None or rank > best[0]:
             best = (rank, glossed, lang)
+    if best is None:
+        if len(_CYRILLIC.findall(text, 0, 400)) * 2 >= max(letters, 2):  # Cyrillic the lexicon cannot read
+            return "", "ru"
+        return text, None
     return best[1], best[2]
+
+
+#: cues that name a party or a channel, not a complaint ("not the seller", "no courier")
+_MENTIONS = {"sv_party", "lg_delivery"}
+
+
+def _negated(zh: str, how) -> str:
+    """A gloss under a negator. What happened (到了) is 没到; a gloss already negated loses its
+    negation ("not broken-free" is rare, "not unhappy" is happy); a complaint the guide's cues name
+    (骗子, 损坏, 问题 …) is its absence — 没有问题 —: "not a scam", "never had a problem", "llegó sin
+    daños" were complaints of it; anything else, praise included, takes 不 (没 for "no"/"without")."""
+    from pipeline.cues import CUES, match_cues
+
+    if zh.endswith("了") and len(zh) > 1:
+        return "没" + zh[:-1]
+    for neg in ("没有", "不", "没", "无", "未", "别"):
+        if zh.startswith(neg) and len(zh) > len(neg):
+            return zh[len(neg):]
+    if "问题" in zh or "毛病" in zh:  # "never had a problem", "no issues"
+        return "没问题"
+    found = match_cues(zh)
+    complaints = {c.name for c in CUES if c.cause and not c.name.startswith("nb_")} - _MENTIONS
+    if found.keys() & complaints:
+        return "没有问题"
+    return ("没有" if how == "have" and "nb_praise" not in found else "不") + zh
 
 
 def _gloss_in(lang: str, pieces: list[str], norm: list[str | None]) -> tuple[str, int]:
     """The gloss of the pieces in ``lang`` (its phrases, then English's) and the words it read."""
-    phrases, _, _ = _tables()
+    phrases, _, stop = _tables()
+    function = stop.get(lang, set()) | (stop.get("en", set()) if lang != "en" else set())
     tables = [phrases.get(lang, {})] + ([phrases.get("en", {})] if lang != "en" else [])
     negators = NEGATORS.get(lang, set()) | (NEGATORS["en"] if lang != "en" else set())
     out: list[str] = []
     negate = False
-    i = covered = 0
+    i = covered = reach = 0
     while i < len(pieces):
         w = norm[i]
-        if w is None:  # a number, punctuation or emoji
+        if w is None or pieces[i] == URL_MARKER:  # a number, punctuation, emoji or a link
             p = pieces[i]
-            if _NUMBER.match(p):  # kept: "45 days" → 45天, "$20" → 20…
+            if _NUMBER.match(p) or p == URL_MARKER:  # kept: "45 days" → 45天; a link is a steering cue
                 out.append(p)
                 i += 1
                 continue
@@ -186,11 +228,8 @@ def _gloss_in(lang: str, pieces: list[str], norm: list[str | None]) -> tuple[str
                 break
         if hit:
             n, zh = hit
-            if negate and not zh.startswith(_NEGATED):  # 没 for what happened (到了 → 没到) or is missing, else 不
-                if zh.endswith("了") and len(zh) > 1:
-                    zh = "没" + zh[:-1]
-                else:
-                    zh = ("没" if negate == "have" else "不") + zh
+            if negate:
+                zh = _negated(zh, negate)
             out.append(zh)
             covered += n
             negate = False
@@ -198,7 +237,11 @@ def _gloss_in(lang: str, pieces: list[str], norm: list[str | None]) -> tuple[str
             continue
         if w in negators:
             negate = "have" if w in _HAVE_NOT else True
-            covered += 1
+            reach = 2
+        elif negate and w not in function:  # a negation reaches the next gloss over two other words at most
+            reach -= 1
+            if reach < 0:
+                negate = False
         i += 1
     if not covered or not any(_HAN.match(piece) for piece in out):  # numbers and marks alone say nothing
         return "", covered

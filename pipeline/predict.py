@@ -84,24 +84,28 @@ _PLACEHOLDER_SHAPE = re.compile(
     r"(?:填写|给出)?(?:文字)?(?:评价|评论)(?:内容)?(?:系统)?(?:默认)?(?:好评)?"
     r"|(?:系统)?默认(?:好评|评价)"
     r"|(?:图片|视频|图|img|image|images|photo|photos|pic|pics|video)+"
-    r"|(?:此|该)?(?:用户|买家)?暂?(?:无|没有|未)(?:追评|追加评价|追加评论)?|暂无"
+    r"|(?:此|该)?(?:用户|买家)?暂?(?:无|没有|未)(?:填写|发表)?(?:追评|追加评价|追加评论)(?:内容)?|系统默认追评|暂无"
     r"|na|n/a|none|null|nan|无内容", re.I)
+#: what only a follow-up column means by "none": 无, 没有 (as a review, 没有 under ★1 is an answer)
+_NO_FOLLOWUP = re.compile(r"无|没有|未")
 #: an image or video marker in brackets, as exports write a photo the buyer attached
 _MEDIA = re.compile(r"[\[【(（]\s*(?:图片|视频|图|img|image|photo|pic|video)\s*[\]】)）]", re.I)
 #: a cell a spreadsheet formula failed in (VLOOKUP's #N/A …): no review either
 _SHEET_ERROR = re.compile(r"#(?:N/A|REF!|VALUE!|DIV/0!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA|FIELD!|BLOCKED!|UNKNOWN!)")
-#: punctuation, spaces and non-emoji symbols: a text of only these says nothing ("*", "-", "……")
-_NOTHING = frozenset(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "Zs", "Cf"))
+#: filler a cell holds when nothing was written ("*", "-", "/", "……", "。。。"): a text of only these
+#: says nothing — unlike "???", "!!!", ":(", "-_-", "^_^" (a face or a cry is a review)
+_NOTHING = re.compile(r"[\s*/\\|.,，。、…·~～]+|-+|—+")
 
 
 def _bare_text(text: str) -> str:
     return _NOT_LETTERS.sub("", text)
 
 
-def is_placeholder(text: str) -> bool:
+def is_placeholder(text: str, followup: bool = False) -> bool:
     """True for a text that is no review: blank, a platform's placeholder for a review (or a
-    follow-up) not written, an image marker alone, a spreadsheet error value, or punctuation
-    and symbols only (emoji are a review: 😡)."""
+    follow-up) not written, an image marker alone, a spreadsheet error value, or filler only
+    (``*``, ``-``, ``……``; emoji, "???" and faces are a review). ``followup``: 无 and 没有 are
+    "no follow-up" too."""
     if len(text) > _PLACEHOLDER_MAX * 2:
         return False
     t = _MEDIA.sub("", text).strip()  # 此用户没有填写评价 [图片]
@@ -109,9 +113,11 @@ def is_placeholder(text: str) -> bool:
         return True
     if len(t) > _PLACEHOLDER_MAX:
         return False
-    if _SHEET_ERROR.fullmatch(t) or all(unicodedata.category(ch) in _NOTHING for ch in t):
+    if _SHEET_ERROR.fullmatch(t) or _NOTHING.fullmatch(t):
         return True
     bare = _bare_text(t)
+    if followup and _NO_FOLLOWUP.fullmatch(bare):
+        return True
     return bare in PLACEHOLDERS or _PLACEHOLDER_SHAPE.fullmatch(bare) is not None
 
 
@@ -675,7 +681,7 @@ def with_followups(texts: list[str], followups: list[str]) -> list[str]:
     """Each review with its follow-up (追评) on a line of its own — what every door scores, and what
     a label file's row means: the follow-up alone when the first review is blank or a placeholder;
     a follow-up placeholder (暂无追评, 无, -) is no follow-up."""
-    followups = ["" if is_placeholder(f) else f.strip() for f in followups]
+    followups = ["" if is_placeholder(f, followup=True) else f.strip() for f in followups]
     return [f"{t}\n{f}" if f and not is_placeholder(t) else (f or t) for t, f in zip(texts, followups)]
 
 

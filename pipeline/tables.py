@@ -1222,6 +1222,8 @@ def _formatted(v: int | float, fmt: str) -> str | None:
     if whole.endswith(","):
         return None  # a trailing ',' scales by 1,000
     d = Decimal(v) if isinstance(v, int) else Decimal(format(v, ".15g"))  # Excel keeps 15 digits
+    if isinstance(v, float) and abs(v) >= 1e15:
+        ROUNDED.append(v)  # a long id under a number format (0_ , #,##0) is rounded as under General
     fixed, optional = (frac.count("0"), frac.count("#")) if frac else (0, 0)
     d = d.quantize(Decimal(1).scaleb(-(fixed + optional)), rounding=ROUND_HALF_UP)
     digits = format(d, "f")

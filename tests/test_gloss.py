@@ -150,3 +150,32 @@ def test_shipped_model_reads_the_foreign_set_instead_of_calling_it_prank(shipped
     pred = out["cause"].replace({"uncertain": "none", "no_complaint": "none"})
     assert (pred == df["primary"]).mean() >= 0.70  # 0.753 measured; 0.107 read as written
     assert (out["cause"] == "prank").sum() <= 15  # 156 read as written; 8 are pranks
+
+
+@pytest.mark.parametrize("text, want", [
+    ("not a scam", "没有问题"), ("never had a problem", "没问题"), ("not fragile", "结实"),  # a complaint denied
+    ("not good", "不好"), ("did not arrive", "一直没到"),
+])
+def test_a_negated_complaint_is_its_absence_not_the_complaint(text, want):
+    """'not a scam' ★5 was competitor_sabotage and flagged; 'never had a problem' a service complaint."""
+    assert gloss(text)[0] == want
+
+
+@pytest.mark.parametrize("text, lang", [("Stopped working", "en"), ("Перестал работать", "ru"), ("Se rompió", "es"),
+                                        ("Ужасный товар вообще", "ru")])
+def test_a_review_of_one_phrase_is_glossed(text, lang):
+    out, got = gloss(text)
+    assert got == lang and out and not any("a" <= c.lower() <= "z" or "а" <= c.lower() <= "я" for c in out)
+
+
+def test_links_photo_markers_and_stray_greek_letters():
+    assert "URL" in gloss("buy it here URL much cheaper")[0]  # the steering cue survives the gloss
+    assert gloss("Arrived broken [图片]") == (gloss("Arrived broken")[0], "en")
+    assert gloss("Filter 5µm, arrived broken")[1] == "en"  # µ is no Greek review
+    assert gloss("asdf the qwer") == ("asdf the qwer", None)  # one function word among random letters
+    assert gloss("mai dao jia huo le")[1] is None  # pinyin is no Italian
+
+
+def test_negated_complaints_at_five_stars_are_no_complaint(shipped):
+    out = shipped.predict(pd.DataFrame({"text": ["not a scam, arrived fast", "Perfect, no complaints"], "rating": [5, 5]}))
+    assert list(out["cause"]) == ["no_complaint", "no_complaint"] and not out["suspected_malicious"].any()

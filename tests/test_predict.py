@@ -378,7 +378,8 @@ def test_placeholders_image_markers_and_sheet_errors_are_empty(tiny_model_path, 
     assert out["cause"][0] == "empty" and out["cause"][1] != "empty"
 
 
-@pytest.mark.parametrize("text", ["😡😡😡", "图片和实物不符", "质量太差了[图片]", "没有收到货", "无语", "差"])
+@pytest.mark.parametrize("text", ["😡😡😡", "图片和实物不符", "质量太差了[图片]", "没有收到货", "无语", "差",
+                                  ":(", "-_-", "^_^", "???", "!!!", "没有", "无"])  # a face, a cry, an answer
 def test_short_reviews_that_say_something_are_not_placeholders(text):
     from pipeline.predict import is_placeholder
 
@@ -393,7 +394,8 @@ def test_a_followup_placeholder_is_no_followup(tiny_model_path):
     p = load_predictor(tiny_model_path)
     texts = ["", "快递太慢了", "质量太差了"]
     plain = p.predict(pd.DataFrame({"评价内容": texts}))
-    for filler in ("暂无追评", "该用户未追评", "无", "-", "无追评"):
+    for filler in ("暂无追评", "该用户未追评", "无", "-", "无追评", "此用户未填写追评", "该用户未发表追评", "无追评内容",
+                   "系统默认追评", "没有"):
         got = p.predict(pd.DataFrame({"评价内容": texts, "追评内容": [filler] * 3}))
         assert got[["cause", "causes", "evidence", "suspected_malicious"]].equals(
             plain[["cause", "causes", "evidence", "suspected_malicious"]]), filler
