@@ -46,16 +46,24 @@ def flag_malicious(primary: np.ndarray, score: np.ndarray, flag_at: float = FLAG
     return np.isin(np.asarray(primary, dtype=object), list(MALICIOUS)) | (np.asarray(score) >= flag_at)
 
 
-_SKELETON = re.compile(r"[^\u3400-\u9fffA-Za-z]+")
+#: the letters a campaign is compared on: CJK, and the letters of the Latin (with its accented
+#: forms), Greek and Cyrillic scripts — a Russian review copied by three buyers is a campaign too
+_SKELETON = re.compile(r"[^\u3400-\u9fffA-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]+")
+_WIDE = (0xC0, 0x0500)  # the two-byte letters above (UTF-8 C0–24F, 370–3FF, 400–4FF)
 _rng = np.random.default_rng(20240601)
 _A = (_rng.integers(1, 2**63, SIG_SIZE, dtype=np.uint64) | np.uint64(1)).astype(np.uint64)
 _B = _rng.integers(0, 2**63, SIG_SIZE, dtype=np.uint64).astype(np.uint64)
 
 
 def skeleton(text: str) -> str:
-    """The letters of a normalised text (CJK and Latin), lower-cased: punctuation, digits,
-    spaces and emoji do not make a planted text different."""
-    return _SKELETON.sub("", text).lower()
+    """The letters of a normalised text (CJK, Latin, Greek, Cyrillic), lower-cased letter by
+    letter (:func:`_lower_table`; not ``str.lower``, whose final sigma and dotted İ depend on
+    context or give two characters): punctuation, digits, spaces and emoji do not make a planted
+    text different."""
+    if not _LOWER:
+        _LOWER.append(_lower_table())
+    low = _LOWER[0]
+    return "".join(chr(low[ord(c)]) if ord(c) < 0x500 else c for c in _SKELETON.sub("", text))
 
 
 def signatures_reference(norm_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -93,22 +101,35 @@ def _advance_tables(byte_table: np.ndarray, m: int) -> np.ndarray:
 
 
 def _crc_tables():
-    """The crc32 byte table, the advance tables for characters of 1 and 3 UTF-8 bytes, and per
-    skeleton character (ASCII letters, CJK U+3400–U+9FFF) its register after it from crc32's
-    start and its own contribution from a zero register (from zlib itself)."""
+    """The crc32 byte table, the advance tables for characters of 1, 2 and 3 UTF-8 bytes, and per
+    skeleton character (ASCII letters, the two-byte letters of ``_WIDE``, CJK U+3400–U+9FFF) its
+    register after it from crc32's start and its own contribution from a zero register (from zlib
+    itself)."""
     table = np.arange(256, dtype=np.uint32)
     for _ in range(8):
         table = np.where(table & 1, (table >> np.uint32(1)) ^ np.uint32(0xEDB88320), table >> np.uint32(1)).astype(np.uint32)
     first = np.zeros(0xA000, dtype=np.uint32)
     own = np.zeros(0xA000, dtype=np.uint32)
-    for cp in [*range(65, 91), *range(97, 123), *range(0x3400, 0xA000)]:
+    for cp in [*range(65, 91), *range(97, 123), *range(*_WIDE), *range(0x3400, 0xA000)]:
         b = chr(cp).encode("utf-8")
         first[cp] = zlib.crc32(b) ^ 0xFFFFFFFF
         own[cp] = zlib.crc32(b, 0xFFFFFFFF) ^ 0xFFFFFFFF
-    return _advance_tables(table, 1), _advance_tables(table, 3), first, own
+    return _advance_tables(table, 1), _advance_tables(table, 2), _advance_tables(table, 3), first, own
+
+
+def _lower_table() -> np.ndarray:
+    """``str.lower`` of every skeleton character below U+0500 that lowers to one character of the
+    skeleton (À → à, Д → д, Σ → σ), else the character itself."""
+    low = np.arange(0x500, dtype=np.int64)
+    for cp in [*range(65, 91), *range(*_WIDE)]:
+        lo = chr(cp).lower()
+        if len(lo) == 1 and _SKELETON.fullmatch(lo) is None:
+            low[cp] = ord(lo)
+    return low
 
 
 _CRC_TABLES: list = []
+_LOWER: list = []
 _TRIGRAMS_PER_BLOCK = 1 << 20  # bounds the transient arrays (≈ 40 MB) whatever the chunk
 
 
@@ -119,14 +140,15 @@ def _crc32_of_trigrams(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.nda
     that character's own contribution (crc32 is linear in its register)."""
     if not _CRC_TABLES:
         _CRC_TABLES.extend(_crc_tables())
-    one, three, first, own = _CRC_TABLES
+    one, two, three, first, own = _CRC_TABLES
     reg = first[c0]
     for c in (c1, c2):
         nxt = three[0][reg & 0xFF] ^ three[1][(reg >> 8) & 0xFF] ^ three[2][(reg >> 16) & 0xFF] ^ three[3][reg >> 24]
-        narrow = np.flatnonzero(c < 0x80)  # ASCII letters: one byte
-        if len(narrow):
-            r = reg[narrow]
-            nxt[narrow] = one[0][r & 0xFF] ^ one[1][(r >> 8) & 0xFF] ^ one[2][(r >> 16) & 0xFF] ^ one[3][r >> 24]
+        for width, adv in ((c < 0x80, one), ((c >= 0x80) & (c < 0x800), two)):  # ASCII: one byte; Cyrillic …: two
+            at = np.flatnonzero(width)
+            if len(at):
+                r = reg[at]
+                nxt[at] = adv[0][r & 0xFF] ^ adv[1][(r >> 8) & 0xFF] ^ adv[2][(r >> 16) & 0xFF] ^ adv[3][r >> 24]
         reg = nxt ^ own[c]
     return reg ^ np.uint32(0xFFFFFFFF)
 
@@ -144,14 +166,18 @@ def signatures(norm_texts: list[str], skip: np.ndarray | None = None) -> tuple[n
         return sig, np.zeros(0, dtype=bool)
     lengths = np.fromiter(map(len, norm_texts), dtype=np.int64, count=n)
     cps = np.frombuffer("".join(norm_texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-    letter = ((cps >= 0x3400) & (cps <= 0x9FFF)) | ((cps >= 65) & (cps <= 90)) | ((cps >= 97) & (cps <= 122))
+    letter = (((cps >= 0x3400) & (cps <= 0x9FFF)) | ((cps >= 65) & (cps <= 90)) | ((cps >= 97) & (cps <= 122))
+              | ((cps >= 0xC0) & (cps <= 0x24F)) | ((cps >= 0x370) & (cps <= 0x4FF)))
     owner = np.repeat(np.arange(n), lengths)
     sk_len = np.bincount(owner[letter], minlength=n)
     eligible = sk_len >= MIN_CHARS
     wanted = eligible if skip is None else eligible & ~np.asarray(skip, dtype=bool)
     keep = letter & wanted[owner]
     chars = cps[keep]
-    chars = np.where((chars >= 65) & (chars <= 90), chars + 32, chars)  # lower(): only A-Z change
+    if not _LOWER:
+        _LOWER.append(_lower_table())
+    small = chars < 0x500
+    chars[small] = _LOWER[0][chars[small]]  # lower(): A-Z, À-Þ, Greek and Cyrillic capitals
     rows = np.flatnonzero(wanted)
     grams = sk_len[rows] - 2  # ≥ MIN_CHARS - 2 per row
     char_start = np.cumsum(sk_len[rows]) - sk_len[rows]

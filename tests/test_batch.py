@@ -214,3 +214,25 @@ def test_excel_serial_numbers_in_a_date_column_are_dates():
     assert got[:4] == [pd.Timestamp("2024-05-01 10:00:00"), pd.Timestamp("2024-05-01"), pd.Timestamp("2024-05-01 12:00:00"),
                        pd.Timestamp("2024-05-01")]
     assert all(pd.isna(v) for v in got[4:6])  # outside 1995–2100 as serials: no date
+
+
+def test_campaigns_in_cyrillic_greek_and_accented_latin_texts():
+    """Only CJK and ASCII letters were compared: a Russian review copied by three buyers was no
+    campaign (its skeleton was empty). The chunk path equals the reference on these scripts."""
+    from pipeline.batch import signatures, signatures_reference
+
+    texts = ["Ужасный товар, не покупайте здесь, обман!", "УЖАСНЫЙ ТОВАР — не покупайте здесь, обман",
+             "Το προϊόν ήρθε σπασμένο, ΤΑΣ", "Très déçu, produit cassé ÀÉ", "İstanbul ǅ ẞ ﬁ déjà vu", "质量太差了，客服态度也不好"]
+    sig, eligible = signatures(texts)
+    ref_sig, ref_eligible = signatures_reference(texts)
+    assert (sig == ref_sig).all() and (eligible == ref_eligible).all() and eligible[:4].all()
+    assert (sig[0] == sig[1]).all()  # case and punctuation do not tell copies apart
+
+
+def test_a_russian_review_from_three_buyers_is_a_campaign(tiny_model_path):
+    from pipeline.persist import load_predictor
+
+    text = "Ужасный магазин, не покупайте здесь, обман, идите в другой магазин"
+    out = load_predictor(tiny_model_path).predict(pd.DataFrame({"text": [text] * 3 + ["质量太差了"],
+                                                                "buyer": ["ivan", "olga", "petr", "li"]}))
+    assert (out["cluster_id"][:3] != "").all() and out["cluster_id"][3] == ""
