@@ -290,6 +290,18 @@ def _header_row(cells: list[str], overrides) -> bool:
     return _filled(cells) >= 2 and _names_text(cells, overrides)
 
 
+def _only_text(cells: list[str], overrides) -> bool:
+    """A row that names the review text and no other column ``score`` reads: one cell (a title
+    ``评价``) or a group header (``订单信息,,评价``) — a header of an export names more."""
+    if callable(overrides):
+        return _filled(cells) == 1 and not _title_row(cells, overrides)
+    try:
+        roles = find_columns(_unique(cells), overrides)
+    except InputError:
+        return False
+    return sum(v is not None for v in roles.values()) == 1
+
+
 def _plain_header(cells: list[str], overrides) -> bool:
     """A row that is surely a header, not a review with commas in it ("好评,评价,好评"): distinct
     cells, one the review text, and at least one more column ``score`` reads (id, rating …)."""
@@ -1113,8 +1125,9 @@ def _open_text(path: Path, encoding: str | None, chunksize: int,
     if header is None:
         raise InputError(f"{path}: the file is empty (no header row)")
     header_at = reader.line_num
-    if titles is not None and _filled(header) == 1 and not _title_row(header, titles):
-        # one cell naming a review column ("评价") with a header of several columns below: a title
+    if titles is not None and _only_text(header, titles):
+        # a row whose one known column is the review text ("评价", "订单信息,,评价") with a sure header
+        # of several columns below it: a title
         ahead = record()
         if ahead is not None and _plain_header(ahead, titles):
             _say_titles(str(path), [(header_at, header)], f"line {reader.line_num}")
@@ -1352,7 +1365,7 @@ def _first_row(ws, titles: dict[str, str | None] | None = None) -> tuple[int, li
                 if titles is None:
                     return found
                 if not _title_row(values, titles):
-                    if _filled(values) != 1:
+                    if not _only_text(values, titles):
                         return found
                     one_cell = True  # a title that names a review column (评价): only a header right below it
                 above.append((r, values))

@@ -1415,3 +1415,30 @@ def test_a_one_column_file_whose_review_has_commas_and_a_column_name_keeps_every
     header, rows = read_csv_out(out)
     assert header[0] == "评价内容" and [r[0] for r in rows] == [second, "质量太差了", "快递太慢"]
     assert rows[1][header.index("cause")] != "empty"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_group_header_naming_the_review_column_above_the_real_header(tmp_path, capsys, tiny_model_path, suffix):
+    """订单信息,,评价 above 订单号,评分,评价内容 was taken for the header: the real header scored as a review,
+    every id shifted, the ratings lost, no warning. A header whose one known column is the text
+    stays the header when no sure header follows (its first row is data)."""
+    rows = [["订单信息", "", "评价"], ["订单号", "评分", "评价内容"], ["1001", "1", "质量太差了"], ["1002", "5", "很好"]]
+    src = tmp_path / f"group{suffix}"
+    if suffix == ".csv":
+        src.write_text("".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    else:
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        for r in rows:
+            wb.active.append(r)
+        wb.save(src)
+    code, out, err = run_score(tmp_path, capsys, src, tiny_model_path)
+    assert code == 0 and "above the header read as a title" in err, err
+    header, got = read_csv_out(out)
+    assert [r[header.index("review_id")] for r in got] == ["1001", "1002"]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("评价,备注\n质量太差了,无\n快递太慢,加急\n", encoding="utf-8")
+    code, out, err = run_score(tmp_path, capsys, plain, tiny_model_path, out="plain_out.csv")
+    header, got = read_csv_out(out)
+    assert code == 0 and [r[0] for r in got] == ["质量太差了", "快递太慢"]
