@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pipeline.normalize import URL_MARKER
+from pipeline.normalize import URL_MARKER, strip_media
 
 #: CJK ideographs (with extensions A and compatibility) and kana: a text holding any is read as is
 _CJKISH = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -42,16 +42,12 @@ OTHER_SCRIPTS = {"ko": "[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]", "ar": "[\u06
 _OTHER = [(lang, re.compile(rx, re.I)) for lang, rx in OTHER_SCRIPTS.items()]
 _LETTER = re.compile(r"[^\W\d_]")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
-#: an image or video marker an export puts in the text ([图片]): not Chinese the buyer wrote
-_MEDIA = re.compile(r"[\[【]\s*(?:图片|视频|图)\s*[\]】]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*")
 #: what separates the pieces kept in order: words, sentence punctuation, emoji
 _PIECE = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*|\d+(?:[.,]\d+)?|[.!?;。！？；\n]+|[,，、:：]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _NUMBER = re.compile(r"\d")
 _HAN = re.compile("[\u4e00-\u9fff]")
 _STOP_MARKS = set(".!?;。！？；\n")
-#: longest phrase tried, in words
-_MAX_PHRASE = 5
 #: words that negate what follows, per language (the lexicon's own phrases win over them)
 NEGATORS = {
     "en": {"not", "no", "never", "don't", "dont", "doesn't", "doesnt", "didn't", "didnt", "isn't", "isnt",
@@ -67,7 +63,8 @@ NEGATORS = {
 #: negators that deny a thing rather than a quality or an act ("no box", "kein Karton", "нет ответа"): 没
 _HAVE_NOT = {"no", "kein", "keine", "keinen", "keiner", "keines", "нет", "без", "sin", "sem", "senza", "ohne", "sans", "bez",
              "without"}
-_NEGATED = ("不", "没", "无", "未", "别")
+#: how a Chinese gloss says it is negated already (没有 before 没)
+_NEGATED = ("没有", "不", "没", "无", "未", "别")
 #: the languages' names in the evidence (Chinese, English)
 LANGUAGE_NAMES = {"en": ("英语", "English"), "ru": ("俄语", "Russian"), "es": ("西班牙语", "Spanish"),
                   "pt": ("葡萄牙语", "Portuguese"), "fr": ("法语", "French"), "de": ("德语", "German"),
@@ -116,13 +113,6 @@ def _candidates(words: list[str]) -> list[tuple[tuple[int, int], str]]:
     return found
 
 
-def language(words: list[str]) -> str | None:
-    """The language of these (normalised) words by their function and vocabulary words alone (the
-    most function words, then the most vocabulary words); None when no language knows any."""
-    found = _candidates(words)
-    return max(found)[1] if found else None
-
-
 def gloss(text: str) -> tuple[str, str | None]:
     """``(text the model reads, language glossed from or None)`` of one normalised text.
 
@@ -132,7 +122,7 @@ def gloss(text: str) -> tuple[str, str | None]:
     words alone took "Parou de funcionar depois de 5 dias" for Spanish."""
     if not text:
         return text, None
-    bare = _MEDIA.sub(" ", text) if "[" in text or "【" in text else text  # "…arrived broken [图片]"
+    bare = strip_media(text, " ")  # "…arrived broken [图片]": the export's marker is no Chinese text
     if _CJKISH.search(bare):
         return text, None
     text = bare
@@ -168,23 +158,30 @@ def gloss(text: str) -> tuple[str, str | None]:
 _MENTIONS = {"sv_party", "lg_delivery"}
 
 
+@lru_cache(maxsize=1)
+def _complaint_cues() -> frozenset[str]:
+    """The cues of :mod:`pipeline.cues` that name a complaint (not praise, a party or a channel)."""
+    from pipeline.cues import CUES
+
+    return frozenset(c.name for c in CUES if c.cause and not c.name.startswith("nb_")) - _MENTIONS
+
+
 def _negated(zh: str, how) -> str:
     """A gloss under a negator. What happened (到了) is 没到; a gloss already negated loses its
     negation ("not broken-free" is rare, "not unhappy" is happy); a complaint the guide's cues name
     (骗子, 损坏, 问题 …) is its absence — 没有问题 —: "not a scam", "never had a problem", "llegó sin
     daños" were complaints of it; anything else, praise included, takes 不 (没 for "no"/"without")."""
-    from pipeline.cues import CUES, match_cues
+    from pipeline.cues import match_cues
 
     if zh.endswith("了") and len(zh) > 1:
         return "没" + zh[:-1]
-    for neg in ("没有", "不", "没", "无", "未", "别"):
+    for neg in _NEGATED:
         if zh.startswith(neg) and len(zh) > len(neg):
             return zh[len(neg):]
     if "问题" in zh or "毛病" in zh:  # "never had a problem", "no issues"
         return "没问题"
     found = match_cues(zh)
-    complaints = {c.name for c in CUES if c.cause and not c.name.startswith("nb_")} - _MENTIONS
-    if found.keys() & complaints:
+    if found.keys() & _complaint_cues():
         return "没有问题"
     return ("没有" if how == "have" and "nb_praise" not in found else "不") + zh
 

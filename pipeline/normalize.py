@@ -32,6 +32,16 @@ MAX_CHARS = 2000
 
 URL_MARKER = "URL"
 
+#: an image or video marker an export writes in the text for a photo the buyer attached ([图片],
+#: 【视频】, (img)): no words of the buyer's (a placeholder's shape; no Chinese a gloss should stop at)
+MEDIA_MARK = re.compile(r"[\[【(（]\s*(?:图片|视频|图|img|image|photo|pic|video)\s*[\]】)）]", re.I)
+_MEDIA_OPEN = frozenset("[【(（")
+
+
+def strip_media(text: str, by: str = "") -> str:
+    """``text`` without its :data:`MEDIA_MARK` markers (each replaced by ``by``)."""
+    return MEDIA_MARK.sub(by, text) if not _MEDIA_OPEN.isdisjoint(text) else text
+
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,300}>|<!--.*?-->", re.S)
 _URL = re.compile(
     r"(?:https?:/{0,2}|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'*+,;=%]+"

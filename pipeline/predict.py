@@ -30,7 +30,7 @@ from pipeline import batch as batch_signals
 from pipeline.evidence import explain
 from pipeline.gloss import LANGUAGE_NAMES, gloss_many
 from pipeline.model import NONE_CLASS, as_frame, build_model, feature_names, fit_model
-from pipeline.normalize import normalize_many
+from pipeline.normalize import normalize_many, strip_media
 from pipeline.primary import PrimaryStack, features_with_clauses
 from pipeline.taxonomy import BY_ID, CAUSE_IDS, EMPTY, MALICIOUS, NO_COMPLAINT, SEP, UNCERTAIN
 
@@ -88,8 +88,6 @@ _PLACEHOLDER_SHAPE = re.compile(
     r"|na|n/a|none|null|nan|无内容", re.I)
 #: what only a follow-up column means by "none": 无, 没有 (as a review, 没有 under ★1 is an answer)
 _NO_FOLLOWUP = re.compile(r"无|没有|未")
-#: an image or video marker in brackets, as exports write a photo the buyer attached
-_MEDIA = re.compile(r"[\[【(（]\s*(?:图片|视频|图|img|image|photo|pic|video)\s*[\]】)）]", re.I)
 #: a cell a spreadsheet formula failed in (VLOOKUP's #N/A …): no review either
 _SHEET_ERROR = re.compile(r"#(?:N/A|REF!|VALUE!|DIV/0!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA|FIELD!|BLOCKED!|UNKNOWN!)")
 #: filler a cell holds when nothing was written ("*", "-", "/", "……", "。。。"): a text of only these
@@ -108,7 +106,7 @@ def is_placeholder(text: str, followup: bool = False) -> bool:
     "no follow-up" too."""
     if len(text) > _PLACEHOLDER_MAX * 2:
         return False
-    t = _MEDIA.sub("", text).strip()  # 此用户没有填写评价 [图片]
+    t = strip_media(text).strip()  # 此用户没有填写评价 [图片]
     if not t:
         return True
     if len(t) > _PLACEHOLDER_MAX:
@@ -487,11 +485,13 @@ class Predictor(BaseEstimator):
                 evidence[i] = ev
         for i in np.flatnonzero(happy):
             evidence[i] = f"{ratings[i]:g}星且未提出问题 rated {ratings[i]:g} stars, no complaint in the text"
+        from pipeline.tables import clip
+
         for i, lang in enumerate(read.langs):
             if lang is not None and not empty[i]:
                 zh, en = LANGUAGE_NAMES.get(lang, (lang, lang))
                 note = (f"{zh}评价，译词表无一可读 written in {en}, no word the gloss knows" if read.unread[i]
-                        else f"译自{zh} glossed from {en}「{_clip(norm[i], 40)}」")
+                        else f"译自{zh} glossed from {en}「{clip(norm[i], 40)}」")
                 evidence[i] = f"{evidence[i]}; {note}".lstrip("; ")
         if self.ratings == "after":  # the guide's strong evidence for a novice buyer: a low rating
             for i in np.flatnonzero((primary == CAUSE_IDS[_NOVICE]) & (ratings <= self.bad_rating)):
@@ -854,10 +854,6 @@ def _collector_paused():
         yield
     finally:
         gc.enable()
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _clone(model):

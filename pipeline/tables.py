@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import itertools
 import math
@@ -208,12 +209,16 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the last one ``…`` when it was longer."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _listing(columns: list[str], most: int = 30, width: int = 40) -> str:
     """The column names for a message: at most ``most`` of them, each cut to ``width`` characters
     (a file of another kind read as CSV can hold a header of a million characters)."""
     def one(c):
-        name = display_name(c) or "(blank)"
-        return name if len(name) <= width else name[: width - 1] + "…"
+        return clip(display_name(c) or "(blank)", width)
 
     shown = ", ".join(map(one, columns[:most])) or "none"
     return shown + (f" … and {len(columns) - most} more" if len(columns) > most else "")
@@ -982,7 +987,7 @@ def _check_file(path: Path) -> None:
             except RuntimeError:  # a loop (Python < 3.13)
                 raise InputError(f"{path}: a symbolic link that loops back on itself; point it at the export") from None
             except OSError as exc:
-                if getattr(exc, "errno", None) == 40:  # ELOOP
+                if getattr(exc, "errno", None) == errno.ELOOP:
                     raise InputError(f"{path}: a symbolic link that loops back on itself; point it at the export") from None
             raise InputError(f"{path}: a symbolic link to {os.readlink(path)!r}, which does not exist")
         raise InputError(f"{path}: no such file")
