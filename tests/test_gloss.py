@@ -134,7 +134,8 @@ def test_foreign_evaluation_set_is_well_formed_and_never_trained_on():
     from pipeline.taxonomy import CAUSE_IDS
 
     df = pd.read_csv(FOREIGN, dtype=str, keep_default_na=False)
-    assert list(df.columns) == ["id", "lang", "rating", "text", "labels", "primary"]
+    assert list(df.columns) == ["id", "lang", "rating", "text", "labels", "primary", "reading_b_labels",
+                                "reading_b_primary", "agreement", "adjudicated"]  # provenance: two readings
     assert len(df) == 300 and df["id"].is_unique and set(df["lang"]) == set(GLOSS)
     for labels, primary in zip(df["labels"], df["primary"]):
         got = labels.split("|")
